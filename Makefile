@@ -1,0 +1,29 @@
+# The commands a newcomer needs: `make demo` (set up, bring the lab up, show it working) and `make test`.
+SHELL := /bin/bash
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_HOME := $(CURDIR)/.ansible
+export ANSIBLE_FORCE_COLOR ?= 1
+
+.PHONY: setup demo lab-up lab-down test lint sanity unit molecule build
+
+setup:            ## host packages, podman runtime, virtualenv, lab image
+	scripts/setup.sh
+
+lab-up: setup     ## bring the lab up (a second run changes nothing)
+	ansible-playbook lab/up.yml
+
+lab-down:         ## remove every lab container and the lab network
+	ansible-playbook lab/down.yml
+
+demo: lab-up      ## the lab, then a look at it working through the load balancer
+	scripts/demo.sh
+
+test: setup       ## everything CI runs: lint, sanity, unit tests, molecule scenarios
+	scripts/test.sh
+
+lint unit sanity molecule: setup
+	scripts/test.sh $@
+
+build:            ## the collection tarball
+	ansible-galaxy collection build --force

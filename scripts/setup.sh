@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Prepare this machine for the lab and the tests, from nothing; safe to run again (it only does what is missing).
+#   1. host packages (podman, runc, debootstrap) with apt, as root
+#   2. the virtualenv .venv with the pinned requirements, and the collection linked where Ansible looks for it
+#   3. the lab image (debootstrap + podman import; cached by a hash of its inputs)
+#   4. a podman that can run systemd containers here: if the default runtime fails (cgroups v1 hosts, rlimits above
+#      the hard limits), a containers.conf drop-in selects runc with explicit ulimits. Laptops with cgroups v2 and
+#      a working crun are left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+missing=()
+for pair in podman:podman runc:runc debootstrap:debootstrap; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+  [ "$(id -u)" = 0 ] || { echo "setup: install ${missing[*]} (needs root: sudo $0)" >&2; exit 1; }
+  log "installing host packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+stamp=.venv/.requirements.sha256
+want=$(cat requirements.txt requirements-test.txt | sha256sum | cut -c1-64)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "virtualenv .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements-test.txt
+  echo "$want" > "$stamp"
+fi
+
+link=.ansible/collections/ansible_collections/opsready/runbooks
+if [ ! -L "$link" ]; then
+  mkdir -p "$(dirname "$link")"
+  ln -s ../../../.. "$link"
+fi
+
+log "lab image"
+image=$(lab/image/build.sh | tail -n 1)
+
+probe() { podman run --rm --network none "$image" /bin/true >/dev/null 2>"${1:-/dev/null}"; }
+if ! probe /tmp/opsready-podman-probe.err; then
+  dropin=/etc/containers/containers.conf.d/opsready-lab.conf
+  log "podman's default runtime fails here ($(tail -n 1 /tmp/opsready-podman-probe.err)); writing $dropin"
+  # runc, and rlimits at or below the host's hard limits (crun and podman's defaults fail on cgroups v1 hosts).
+  nofile=$(( $(ulimit -Hn) < 20000 ? $(ulimit -Hn) : 20000 ))
+  mkdir -p "$(dirname "$dropin")"
+  cat > "$dropin" <<CONF
+# Written by opsready.runbooks scripts/setup.sh: podman's defaults fail on this host.
+[containers]
+default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+CONF
+  probe /dev/stderr || { echo "setup: podman still cannot run a container; see above" >&2; exit 1; }
+fi
+log "ready: $image"

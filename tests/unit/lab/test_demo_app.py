@@ -1,0 +1,107 @@
+"""The lab's demo app: routing, readiness rules, migration discovery, the worker's handling of odd payloads."""
+import io
+import json
+
+import demoapp
+import migrate
+import pytest
+import worker
+
+RELEASE = {"version": "1.1.0", "schema": "0002"}
+CFG = demoapp.settings({})
+
+
+def call(method, path, body=b""):
+    captured = {}
+
+    def start_response(status, headers):
+        captured["status"] = status
+
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body)}
+    payload = b"".join(demoapp.application(environ, start_response))
+    return captured["status"], json.loads(payload)
+
+
+@pytest.fixture(autouse=True)
+def release(monkeypatch):
+    monkeypatch.setattr(demoapp, "load_release", lambda path=None: dict(RELEASE))
+
+
+def test_health_reports_version_without_touching_backends(monkeypatch):
+    monkeypatch.setattr(demoapp, "db_connect", lambda cfg: pytest.fail("/health must not need the database"))
+    status, body = call("GET", "/health")
+    assert status == "200 OK"
+    assert body["status"] == "ok" and body["version"] == "1.1.0"
+
+
+def test_unknown_route_is_404():
+    status, body = call("GET", "/nope")
+    assert status == "404 Not Found"
+    assert "GET /nope" in body["error"]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]"])
+def test_invalid_body_is_400(raw):
+    status, body = call("POST", "/api/items", raw)
+    assert status == "400 Bad Request"
+    assert "invalid JSON body" in body["error"]
+
+
+def test_item_needs_a_name():
+    assert demoapp.create_item(RELEASE, CFG, {"name": ""})[0] == 400
+
+
+def test_failing_backend_turns_into_503_with_reason(monkeypatch):
+    def refuse(cfg):
+        raise ConnectionError("db1:5432 refused")
+
+    monkeypatch.setattr(demoapp, "db_connect", refuse)
+    status, body = call("GET", "/health/db")
+    assert status == "503 Service Unavailable"
+    assert body == {"status": "error", "reason": "ConnectionError: db1:5432 refused"}
+
+
+@pytest.mark.parametrize("schema, ready", [("0002", True), ("0003", True), ("0001", False), (None, False)])
+def test_readiness_needs_the_release_schema(monkeypatch, schema, ready):
+    monkeypatch.setattr(demoapp, "check_db", lambda cfg: {"status": "ok", "schema": schema})
+    monkeypatch.setattr(demoapp, "check_redis", lambda cfg: {"status": "ok"})
+    status, body = demoapp.route("GET", "/readyz", {}, RELEASE, CFG)
+    assert (status == 200) is ready
+    if not ready:
+        assert "older than release 1.1.0 needs (0002)" in body["reason"]
+
+
+def write(directory, *names):
+    for name in names:
+        (directory / name).write_text("SELECT 1;")
+
+
+def test_discover_orders_steps_and_pairs_up_and_down(tmp_path):
+    write(tmp_path, "0002_b.up.sql", "0001_a.up.sql", "0001_a.down.sql", "README")
+    steps = migrate.discover(tmp_path)
+    assert [(v, n, d is not None) for v, n, _, d in steps] == [("0001", "a", True), ("0002", "b", False)]
+    assert migrate.pending(steps, ["0001"]) == steps[1:]
+
+
+@pytest.mark.parametrize("names, message", [
+    (["0001_a.down.sql"], "has no .up.sql"),
+    (["0001_a.up.sql", "0001_b.down.sql"], "has two names"),
+])
+def test_discover_rejects_broken_directories(tmp_path, names, message):
+    write(tmp_path, *names)
+    with pytest.raises(ValueError, match=message):
+        migrate.discover(tmp_path)
+
+
+def test_migrate_usage_error_exits_2(capsys):
+    assert migrate.main(["migrate.py", "dir", "down"]) == 2
+    assert "Usage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("payload, stored", [
+    ('{"b": 1, "a": 2}', '{"a": 2, "b": 1}'),
+    ("not json", '{"unparsed": "not json"}'),
+])
+def test_worker_stores_every_payload(payload, stored):
+    assert worker.normalise(payload) == stored
