@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
 missing=()
-for pair in podman:podman runc:runc debootstrap:debootstrap; do
+for pair in podman:podman runc:runc debootstrap:debootstrap shellcheck:shellcheck; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then

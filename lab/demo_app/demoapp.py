@@ -18,7 +18,8 @@ def load_release(path=RELEASE_FILE):
     return {"version": str(release["version"]), "schema": str(release["schema"])}
 
 
-def settings(env=os.environ):
+def settings(env=None):
+    env = os.environ if env is None else env
     return {
         "dsn": env.get("DEMO_DB_DSN", "dbname=demo"),
         "redis_url": env.get("DEMO_REDIS_URL", "redis://localhost:6379/0"),

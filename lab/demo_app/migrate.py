@@ -46,7 +46,8 @@ def pending(steps, done):
 
 def up(conn, steps):
     ran = []
-    for version, name, up_path, _ in pending(steps, applied(conn)):
+    for step in pending(steps, applied(conn)):
+        version, name, up_path = step[:3]
         with open(up_path) as f:
             sql = f.read()
         with conn, conn.cursor() as cur:
@@ -70,7 +71,7 @@ def main(argv):
             print("applied: " + (" ".join(ran) if ran else "nothing"))
         done = applied(conn)
         print("current: " + (done[-1] if done else "none"))
-        print("pending: " + (" ".join(v for v, *_ in pending(steps, done)) or "none"))
+        print("pending: " + (" ".join(step[0] for step in pending(steps, done)) or "none"))
     finally:
         conn.close()
     return 0

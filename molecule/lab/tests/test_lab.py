@@ -47,7 +47,7 @@ def test_lb_balances_both_app_hosts_by_readiness(lab, hosts):
     # Columns: be_id be_name srv_id srv_name srv_addr srv_op_state ... ; op_state 2 is UP.
     servers = {cols[3]: cols[5] for cols in (line.split() for line in state.stdout.splitlines()[2:]) if cols}
     assert servers == {"app1": "2", "app2": "2"}
-    served_by = {api(lab, "GET", "/health")[1]["host"] for _ in range(6)}
+    served_by = {api(lab, "GET", "/health")[1]["host"] for attempt in range(6)}
     assert served_by == {"app1", "app2"}
 
 
@@ -84,7 +84,7 @@ def test_redis_answers_and_requires_its_password(lab, hosts):
 def test_worker_drains_the_queue_into_postgres(lab, hosts):
     marker = str(uuid.uuid4())
     for n in range(5):
-        status, _ = api(lab, "POST", "/api/jobs", {"marker": marker, "n": n})
+        status = api(lab, "POST", "/api/jobs", {"marker": marker, "n": n})[0]
         assert status == 202
     query = f"SELECT count(*) FROM jobs WHERE payload->>'marker' = '{marker}'"
     assert wait_for(lambda: psql(hosts["db1"], query) == "5", timeout=20), "the worker did not drain the jobs"

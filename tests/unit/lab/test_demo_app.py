@@ -80,7 +80,7 @@ def write(directory, *names):
 def test_discover_orders_steps_and_pairs_up_and_down(tmp_path):
     write(tmp_path, "0002_b.up.sql", "0001_a.up.sql", "0001_a.down.sql", "README")
     steps = migrate.discover(tmp_path)
-    assert [(v, n, d is not None) for v, n, _, d in steps] == [("0001", "a", True), ("0002", "b", False)]
+    assert [(v, n, d is not None) for v, n, up, d in steps] == [("0001", "a", True), ("0002", "b", False)]
     assert migrate.pending(steps, ["0001"]) == steps[1:]
 
 
