@@ -5,7 +5,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_HOME := $(CURDIR)/.ansible
 export ANSIBLE_FORCE_COLOR ?= 1
 
-.PHONY: setup demo lab-up lab-down test lint sanity unit molecule build
+.PHONY: setup demo lab-up lab-down test lint package sanity unit molecule build
 
 setup:            ## host packages, podman runtime, virtualenv, lab image
 	scripts/setup.sh
@@ -22,7 +22,7 @@ demo: lab-up      ## the lab, then a look at it working through the load balance
 test: setup       ## everything CI runs: lint, sanity, unit tests, molecule scenarios
 	scripts/test.sh
 
-lint unit sanity molecule: setup
+lint package unit sanity molecule: setup
 	scripts/test.sh $@
 
 build:            ## the collection tarball

@@ -26,8 +26,9 @@ want=$(cat requirements.txt requirements-test.txt | sha256sum | cut -c1-64)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "virtualenv .venv"
   python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r requirements-test.txt
+  # (this machine kind's pip config names local mirrors that may be missing: drop its warnings, keep errors)
+  .venv/bin/pip install -q --upgrade pip 2>&1 | { grep -v '^WARNING: Location' || true; }
+  .venv/bin/pip install -q -r requirements-test.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
   echo "$want" > "$stamp"
 fi
 

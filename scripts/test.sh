@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The test command (README: `make test`; CI: .ci/run). Stages: lint, sanity, unit, molecule; default all, in that
+# The test command (README: `make test`; CI: .ci/run). Stages: lint, package, sanity, unit, molecule; default all, in that
 # order, stopping at the first failure. Expects scripts/setup.sh to have run (make test does that first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_HOME="${ANSIBLE_HOME:-$PWD/.ansible}"
 stages=("$@")
-((${#stages[@]})) || stages=(lint sanity unit molecule)
+((${#stages[@]})) || stages=(lint package sanity unit molecule)
 log() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
 lint() {
@@ -29,6 +29,18 @@ sanity() {
     ansible-test sanity --venv --python "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')")
 }
 
+package() {
+  log "collection build + offline install"
+  local out
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' RETURN
+  ansible-galaxy collection build --output-path "$out"
+  # A blank config and home, so the checkout's own link in .ansible/collections does not count as installed.
+  touch "$out/ansible.cfg"
+  ANSIBLE_CONFIG="$out/ansible.cfg" ANSIBLE_HOME="$out/home" ansible-galaxy collection install --offline -p "$out/installed" "$out"/opsready-runbooks-*.tar.gz
+  test -f "$out/installed/ansible_collections/opsready/runbooks/MANIFEST.json"
+}
+
 unit() {
   log "unit tests"
   python -m pytest -q tests/unit
@@ -43,9 +55,10 @@ for stage in "${stages[@]}"; do
   case "$stage" in
     lint) lint ;;
     sanity) sanity ;;
+    package) package ;;
     unit) unit ;;
     molecule) molecule_all ;;
-    *) echo "unknown stage $stage (lint sanity unit molecule)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (lint package sanity unit molecule)" >&2; exit 2 ;;
   esac
 done
 log "all passed: ${stages[*]}"
