@@ -22,8 +22,8 @@ sanity() {
   trap 'rm -rf "$root"' RETURN
   mkdir -p "$root/ansible_collections/opsready/runbooks"
   git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$root/ansible_collections/opsready/runbooks/"
-  # Offline machines cannot fetch get-pip for ansible-test's venvs; the shared stand-in uses ensurepip + PyPI.
-  if [ -x ../shared/tools/ansible-test-offline.sh ]; then ../shared/tools/ansible-test-offline.sh; fi
+  # Machines without ansible-test's download host cannot fetch get-pip for its venvs: use ensurepip + PyPI.
+  getent hosts ci-files.testing.ansible.com >/dev/null 2>&1 || scripts/ansible-test-offline.sh
   log "ansible-test sanity"
   (cd "$root/ansible_collections/opsready/runbooks" && git init -q && git add -A &&
     ansible-test sanity --venv --python "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')")
