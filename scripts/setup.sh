@@ -41,8 +41,8 @@ fi
 log "lab image"
 image=$(lab/image/build.sh | tail -n 1)
 
-probe() { podman run --rm --network none "$image" /bin/true >/dev/null 2>"${1:-/dev/null}"; }
-if ! probe /tmp/opsready-podman-probe.err; then
+probe() { podman run --rm --network none "$image" /bin/true >/dev/null; }
+if ! probe 2>/tmp/opsready-podman-probe.err; then
   dropin=/etc/containers/containers.conf.d/opsready-lab.conf
   log "podman's default runtime fails here ($(tail -n 1 /tmp/opsready-podman-probe.err)); writing $dropin"
   # runc, and rlimits at or below the host's hard limits (crun and podman's defaults fail on cgroups v1 hosts).
@@ -55,6 +55,6 @@ default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=4096:4096"]
 [engine]
 runtime = "runc"
 CONF
-  probe /dev/stderr || { echo "setup: podman still cannot run a container; see above" >&2; exit 1; }
+  probe || { echo "setup: podman still cannot run a container; see above" >&2; exit 1; }
 fi
 log "ready: $image"
