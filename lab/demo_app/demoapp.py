@@ -3,13 +3,19 @@
 Endpoints: /health, /health/db, /health/redis, /readyz, /api/items (POST, GET), /api/items/<id>, /api/jobs (POST).
 Configuration comes from the environment (/etc/demo/demo.env); the release it belongs to from release.json
 beside this file, whose "schema" is the migration version this code needs.
+
+Lab-only fault switch: while DEMO_FAULT_FILE (default /etc/demo/fault.json) holds e.g. {"status": 500} or
+{"delay_ms": 600}, the liveness endpoint /health answers with that status or that much later. The health-check
+scenario uses it to make the app fail or slow down without touching anything else (readiness stays honest).
 """
 import json
 import os
 import re
 import socket
+import time
 
 RELEASE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release.json")
+FAULT_FILE = os.environ.get("DEMO_FAULT_FILE", "/etc/demo/fault.json")
 
 
 def load_release(path=RELEASE_FILE):
@@ -150,6 +156,15 @@ def route(method, path, body, release, cfg):
     return 404, {"error": f"no route for {method} {path}"}
 
 
+def liveness_fault(path=FAULT_FILE):
+    """The injected fault for /health, {} when none (see the module docstring)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
 def read_body(environ):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
@@ -163,13 +178,17 @@ def read_body(environ):
 
 def application(environ, start_response):
     method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/")
+    fault = liveness_fault() if path == "/health" else {}
+    time.sleep(fault.get("delay_ms", 0) / 1000)
     try:
         status, payload = route(method, path, read_body(environ), load_release(), settings())
     except ValueError as e:
         status, payload = 400, {"error": f"invalid JSON body: {e}"}
+    if fault.get("status"):
+        status, payload = fault["status"], {"status": "error", "reason": "injected fault (lab)"}
     data = json.dumps(payload).encode()
     reason = {200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 404: "Not Found",
-              503: "Service Unavailable"}.get(status, "Error")
+              500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
     start_response(f"{status} {reason}", [("Content-Type", "application/json"),
                                           ("Content-Length", str(len(data)))])
     return [data]

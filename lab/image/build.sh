@@ -15,7 +15,7 @@ if podman image exists "$image"; then
   exit 0
 fi
 
-packages=$(grep -v '^\s*#' "$here/packages.txt" | xargs | tr ' ' ',')
+packages=$(sed 's/#.*//' "$here/packages.txt" | xargs | tr ' ' ',')
 rootfs=$(mktemp -d /var/tmp/opsready-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 # mktemp makes 0700; the postgres user must traverse / or postgresql-15 creates no cluster (lab-recipe.md).

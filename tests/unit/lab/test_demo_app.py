@@ -105,3 +105,19 @@ def test_migrate_usage_error_exits_2(capsys):
 ])
 def test_worker_stores_every_payload(payload, stored):
     assert worker.normalise(payload) == stored
+
+
+def test_liveness_fault_switch_fails_and_slows_only_health(monkeypatch, tmp_path):
+    fault = tmp_path / "fault.json"
+    monkeypatch.setattr(demoapp, "liveness_fault", lambda: json.loads(fault.read_text()))
+    slept = []
+    monkeypatch.setattr(demoapp.time, "sleep", slept.append)
+    fault.write_text('{"status": 500, "delay_ms": 600}')
+    status, body = call("GET", "/health")
+    assert status == "500 Internal Server Error" and body["reason"] == "injected fault (lab)"
+    assert slept == [0.6]
+    assert call("GET", "/nope")[0] == "404 Not Found" and slept == [0.6, 0]
+
+
+def test_no_fault_file_means_no_fault(tmp_path):
+    assert demoapp.liveness_fault(str(tmp_path / "absent.json")) == {}
