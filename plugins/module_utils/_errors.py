@@ -1,0 +1,11 @@
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
+"""The one exception type of this collection's module_utils: raised with a message that says what to fix."""
+
+from __future__ import annotations
+
+
+class OpsreadyError(Exception):
+    """A problem a user can act on; modules turn it into fail_json(msg=str(error))."""

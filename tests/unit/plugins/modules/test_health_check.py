@@ -1,0 +1,74 @@
+"""The module as Ansible runs it: main() with real arguments, its JSON output, its failures."""
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.opsready.runbooks.plugins.modules import health_check
+
+
+def run_module(capsys, args, check_mode=False):
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
+        health_check.main()
+    out = capsys.readouterr().out
+    return exit_info.value.code, json.loads(out), out
+
+
+def test_reports_without_failing_by_default(capsys, http_server, closed_port):
+    rc, result, _ = run_module(capsys, {"checks": [
+        {"name": "api", "http": {"url": http_server + "/json", "json": {"status": "ok"}}},
+        {"name": "redis port", "tcp": {"host": "127.0.0.1", "port": closed_port}},
+    ]})
+    assert rc == 0 and result["changed"] is False
+    assert [c["state"] for c in result["checks"]] == ["ok", "critical"]
+    assert result["summary"]["not_ok"] == ["redis port"] and result["summary"]["failing"] == []
+    assert result["msg"] == "2 checks: 1 ok, 1 critical"
+    assert result["attempts"] == 1 and result["elapsed"] >= 0 and result["healthy"] is False
+
+
+def test_fail_on_critical_fails_with_every_reason_and_still_returns_results(capsys, closed_port):
+    rc, result, out = run_module(capsys, {"fail_on": "critical", "checks": [
+        {"name": "redis port", "tcp": {"host": "127.0.0.1", "port": closed_port}},
+        {"name": "disk", "disk": {"path": "/", "disk_pct": {"warning": 0.001}}, "severity": "warning"},
+    ]})
+    assert rc == 1 and result["failed"] is True
+    assert result["msg"] == ("2 checks: 1 warning, 1 critical; failing (fail_on=critical): "
+                             "redis port is critical: connection refused")
+    assert len(result["checks"]) == 2
+    assert "Traceback" not in out
+
+
+def test_check_mode_changes_nothing_and_skips_commands_that_may_write(capsys, tmp_path):
+    marker = tmp_path / "written"
+    rc, result, _ = run_module(capsys, {"checks": [
+        {"name": "writes", "command": {"argv": ["touch", str(marker)]}},
+        {"name": "reads", "command": {"cmd": "true", "read_only": True}},
+    ]}, check_mode=True)
+    assert rc == 0 and not marker.exists()
+    assert [c["state"] for c in result["checks"]] == ["skipped", "ok"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"checks": [{"name": "a", "htp": {"url": "http://h/"}}]}, "module: checks.htp. Supported parameters "
+                                                               "include: command, disk, http"),
+    ({"checks": [{"name": "a"}]}, "give exactly one check type"),
+    ({"checks": []}, "checks is empty"),
+    ({"checks": [{"name": "a", "disk": {"path": "/"}}], "concurrency": 0}, "concurrency must be greater than 0"),
+    ({"checks": [{"name": "a", "http": {"url": "http://h/", "json": {"[": 1}}}]}, "not a valid JMESPath"),
+])
+def test_bad_input_fails_cleanly(capsys, args, message):
+    rc, result, out = run_module(capsys, args)
+    assert rc == 1 and result["failed"] is True
+    assert message in result["msg"]
+    assert "Traceback" not in out and "checks" not in {k for k in result if k != "invocation"}
+
+
+def test_secrets_never_appear_in_output(capsys, closed_port):
+    secret = "pg-Secret-4711"
+    rc, result, out = run_module(capsys, {"fail_on": "critical", "checks": [
+        {"name": "db", "postgres": {"login_host": "127.0.0.1", "port": closed_port, "login_password": secret}},
+        {"name": "redis", "redis": {"host": "127.0.0.1", "port": closed_port, "password": secret}},
+    ]})
+    assert rc == 1
+    assert secret not in out
