@@ -15,7 +15,7 @@ description:
     report can never look healthy because a host was silent. A host whose check task was skipped (it has no
     checks) is listed as V(skipped).
 author:
-  - opsready.runbooks developers
+  - opsready.runbooks developers (@opsready)
 options:
   _input:
     description: Host name to that host's registered health_check result (or an empty dict when it has none).

@@ -71,8 +71,8 @@ def grade(metric, value, limits, label=None):
             unit = UNITS[metric]
             what = label or metric.replace("_", " ")
             relation = "below" if lower else "reached"
-            return [(state, "%s %s%s %s the %s threshold %s%s" % (what, _num(value), unit, relation, state,
-                                                                   _num(limit), unit))]
+            text = "%s %s%s %s the %s threshold %s%s" % (what, _num(value), unit, relation, state, _num(limit), unit)
+            return [(state, text)]
     return []
 
 
@@ -132,8 +132,8 @@ def _validate(where, kind, spec):
             try:
                 re.compile(spec[option])
             except re.error as e:
-                raise OpsreadyError("%s: %s %r is not a valid regular expression: %s" % (where, option,
-                                                                                        spec[option], e))
+                raise OpsreadyError("%s: %s %r is not a valid regular expression: %s"
+                                    % (where, option, spec[option], e))
     if kind == "http":
         if urlsplit(spec["url"]).scheme not in ("http", "https") or not urlsplit(spec["url"]).hostname:
             raise OpsreadyError("%s: url %r must be an absolute http:// or https:// URL" % (where, spec["url"]))
@@ -174,14 +174,14 @@ def probe_http(spec, limits, timeout):
     findings = []
     if status not in spec["status_codes"]:
         snippet = payload[:120].decode("utf-8", "replace").strip()
-        findings.append((None, "HTTP %d, expected %s%s" % (status, _codes(spec["status_codes"]),
-                                                            ": " + snippet if snippet else "")))
+        detail = ": " + snippet if snippet else ""
+        findings.append((None, "HTTP %d, expected %s%s" % (status, _codes(spec["status_codes"]), detail)))
     text = payload.decode("utf-8", "replace")
     if spec.get("body_regex") and not re.search(spec["body_regex"], text):
         findings.append((None, "body does not match /%s/" % spec["body_regex"]))
     if spec.get("json"):
         findings += _json_findings(spec["json"], text, observed)
-    findings += grade("latency_ms", latency, limits["latency_ms"])
+    findings += grade("latency_ms", latency, limits["latency_ms"], label="latency")
     return observed, findings, "HTTP %d in %s ms" % (status, _num(latency))
 
 
@@ -247,7 +247,7 @@ def probe_tcp(spec, limits, timeout):
     start = time.monotonic()
     with socket.create_connection((spec["host"], spec["port"]), timeout=timeout):
         latency = round((time.monotonic() - start) * 1000, 1)
-    return ({"latency_ms": latency}, grade("latency_ms", latency, limits["latency_ms"]),
+    return ({"latency_ms": latency}, grade("latency_ms", latency, limits["latency_ms"], label="connect time"),
             "connected in %s ms" % _num(latency))
 
 
@@ -283,8 +283,8 @@ def probe_tls(spec, limits, timeout):
         findings.append((None, "issuer %s does not match /%s/" % (observed["issuer"], spec["issuer"])))
     missing = [name for name in spec.get("names") or [] if not any(_covers(pattern, name) for pattern in names)]
     if missing:
-        findings.append((None, "certificate does not cover %s (it names %s)" % (", ".join(missing),
-                                                                               ", ".join(names) or "nothing")))
+        findings.append((None, "certificate does not cover %s (it names %s)"
+                         % (", ".join(missing), ", ".join(names) or "nothing")))
     if days_left <= 0:
         findings.append(("critical", "certificate expired on %s" % observed["not_after"]))
     else:
@@ -432,8 +432,8 @@ def probe_command(spec, limits, timeout):
     findings = []
     if done.returncode != spec["rc"]:
         output = (stdout or observed["stderr"])[:120]
-        findings.append((None, "%s exited %d, expected %d%s" % (argv[0], done.returncode, spec["rc"],
-                                                                  ": " + output if output else "")))
+        detail = ": " + output if output else ""
+        findings.append((None, "%s exited %d, expected %d%s" % (argv[0], done.returncode, spec["rc"], detail)))
     if spec.get("stdout_regex") and not re.search(spec["stdout_regex"], done.stdout):
         findings.append((None, "output does not match /%s/" % spec["stdout_regex"]))
     return observed, findings, "exit %d%s" % (done.returncode, ": " + stdout[:60] if stdout else "")
@@ -510,11 +510,11 @@ def sweep(checks, concurrency, deadline, check_mode=False):
                 return
             done.put((index, run_check(checks[index], check_mode)))
 
-    for _ in range(min(concurrency, len(checks))):
+    for dummy in range(min(concurrency, len(checks))):
         threading.Thread(target=worker, daemon=True).start()
     results = [None] * len(checks)
     end = time.monotonic() + deadline
-    for _ in checks:
+    for dummy in checks:
         try:
             index, result = done.get(timeout=max(0.0, end - time.monotonic()))
         except queue.Empty:

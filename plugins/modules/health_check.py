@@ -26,7 +26,7 @@ description:
   - Checks run on the host the task runs on; the Python packages each type needs must be there
     (psycopg2 for V(postgres), redis for V(redis), cryptography for V(tls), jmespath for JSON expectations).
 author:
-  - opsready.runbooks developers
+  - opsready.runbooks developers (@opsready)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -6,7 +6,7 @@ import socket
 import ssl
 import uuid
 
-from conftest import curl_json, psql, wait_for
+from labtest import curl_json, psql, wait_for
 
 
 class LabHTTPS(http.client.HTTPSConnection):

@@ -16,7 +16,7 @@ def run_module(capsys, args, check_mode=False):
 
 
 def test_reports_without_failing_by_default(capsys, http_server, closed_port):
-    rc, result, _ = run_module(capsys, {"checks": [
+    rc, result, dummy = run_module(capsys, {"checks": [
         {"name": "api", "http": {"url": http_server + "/json", "json": {"status": "ok"}}},
         {"name": "redis port", "tcp": {"host": "127.0.0.1", "port": closed_port}},
     ]})
@@ -41,7 +41,7 @@ def test_fail_on_critical_fails_with_every_reason_and_still_returns_results(caps
 
 def test_check_mode_changes_nothing_and_skips_commands_that_may_write(capsys, tmp_path):
     marker = tmp_path / "written"
-    rc, result, _ = run_module(capsys, {"checks": [
+    rc, result, dummy = run_module(capsys, {"checks": [
         {"name": "writes", "command": {"argv": ["touch", str(marker)]}},
         {"name": "reads", "command": {"cmd": "true", "read_only": True}},
     ]}, check_mode=True)

@@ -1,0 +1,69 @@
+"""Shared by every scenario's tests: the lab's settings, a testinfra host per container (podman exec), helpers.
+
+A scenario's tests/conftest.py puts molecule/ on sys.path and does `from labtest import *`.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import time
+
+import pytest
+import testinfra
+import yaml
+
+PROJECT = pathlib.Path(__file__).resolve().parents[1]
+LAB = yaml.safe_load((PROJECT / "inventories/lab/group_vars/all.yml").read_text())
+ADDRESSES = {
+    name: spec["lab_ip"]
+    for group in yaml.safe_load((PROJECT / "inventories/lab/hosts.yml").read_text())["all"]["children"]["lab"]
+    ["children"].values()
+    for hosts in ([group["hosts"]] if "hosts" in group else [g["hosts"] for g in group["children"].values()])
+    for name, spec in hosts.items()
+}
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab's settings (inventories/lab/group_vars/all.yml) plus each host's address."""
+    return dict(LAB, addresses=ADDRESSES, ca_file=str(PROJECT / ".lab/pki/ca.crt"))
+
+
+@pytest.fixture(scope="session")
+def hosts():
+    """A testinfra host per lab container, e.g. hosts['db1'].run(...)."""
+    return {name: testinfra.get_host(f"podman://{name}") for name in ADDRESSES}
+
+
+def psql(host, sql, db="demo"):
+    """Run SQL as postgres on a lab database host; return the unaligned output."""
+    result = host.run("runuser -u postgres -- psql -X -A -t -d %s -c %s", db, sql)
+    assert result.rc == 0, result.stderr
+    return result.stdout.strip()
+
+
+def wait_for(check, timeout=20.0, interval=0.5):
+    """Poll check() until it returns a truthy value; return the last value (falsy on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def curl_json(host, url, *args):
+    result = host.run("curl -sS --fail-with-body --max-time 10 %s " + " ".join(["%s"] * len(args)), url, *args)
+    assert result.rc == 0, f"{url}: rc={result.rc} {result.stdout} {result.stderr}"
+    return json.loads(result.stdout)
+
+
+def ansible_playbook(playbook, *args):
+    """Run a playbook of this checkout against the lab inventory the way an operator does; returns the process."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"),
+               OPSREADY_LAB_STATE_DIR=str(PROJECT / ".lab"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return subprocess.run(["ansible-playbook", str(PROJECT / playbook), *args], cwd=PROJECT, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+__all__ = ["PROJECT", "LAB", "ADDRESSES", "lab", "hosts", "psql", "wait_for", "curl_json", "ansible_playbook"]
