@@ -66,4 +66,3 @@ def ansible_playbook(playbook, *args):
                           capture_output=True, text=True, timeout=600, check=False)
 
 
-__all__ = ["PROJECT", "LAB", "ADDRESSES", "lab", "hosts", "psql", "wait_for", "curl_json", "ansible_playbook"]

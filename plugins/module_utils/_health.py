@@ -172,15 +172,16 @@ def probe_http(spec, limits, timeout):
     latency = round((time.monotonic() - start) * 1000, 1)
     observed = {"status": status, "url": url, "latency_ms": latency}
     findings = []
-    if status not in spec["status_codes"]:
-        snippet = payload[:120].decode("utf-8", "replace").strip()
+    text = payload.decode("utf-8", "replace")
+    if status not in spec["status_codes"]:  # the body of an error page says nothing about the expectations
+        snippet = " ".join(text[:200].split())[:120]
         detail = ": " + snippet if snippet else ""
         findings.append((None, "HTTP %d, expected %s%s" % (status, _codes(spec["status_codes"]), detail)))
-    text = payload.decode("utf-8", "replace")
-    if spec.get("body_regex") and not re.search(spec["body_regex"], text):
-        findings.append((None, "body does not match /%s/" % spec["body_regex"]))
-    if spec.get("json"):
-        findings += _json_findings(spec["json"], text, observed)
+    else:
+        if spec.get("body_regex") and not re.search(spec["body_regex"], text):
+            findings.append((None, "body does not match /%s/" % spec["body_regex"]))
+        if spec.get("json"):
+            findings += _json_findings(spec["json"], text, observed)
     findings += grade("latency_ms", latency, limits["latency_ms"], label="latency")
     return observed, findings, "HTTP %d in %s ms" % (status, _num(latency))
 

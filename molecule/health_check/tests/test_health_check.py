@@ -90,14 +90,25 @@ def test_secrets_stay_out_of_output_and_evidence(tmp_path, lab):
 
 
 # ----------------------------------------------------------------------------------------- breakages
-def test_stopped_redis_turns_only_the_redis_check_critical(tmp_path, hosts, healthy_again):
+def lb_servers_up(hosts):
+    """The app servers HAProxy considers UP (operational state 2 on its admin socket)."""
+    state = hosts["lb1"].check_output("echo 'show servers state app' | socat stdio /run/haproxy/admin.sock")
+    return {cols[3] for cols in (line.split() for line in state.splitlines()[2:]) if cols and cols[5] == "2"}
+
+
+def test_stopped_redis_is_the_cause_and_the_public_503_its_effect(tmp_path, hosts, healthy_again):
     sh(hosts["redis1"], "systemctl stop redis-server")
     try:
+        # readiness needs Redis, so HAProxy takes both app hosts out (2 failed checks, 2 s apart)
+        assert wait_for(lambda: not lb_servers_up(hosts), timeout=20), "HAProxy kept serving without Redis"
         rc, report, out = health(tmp_path)
     finally:
         sh(hosts["redis1"], "systemctl start redis-server")
-    assert rc != 0 and "Unhealthy (fail_on critical): lb1/redis and job queue is critical" in out
-    assert_turned(report, {"lb1/redis and job queue": ("critical", r"[Cc]onnection refused")})
+    assert rc != 0 and "lb1/redis and job queue is critical: Error 111 connecting to redis1:6379" in out
+    assert_turned(report, {
+        "lb1/redis and job queue": ("critical", r"^Error 111 connecting to redis1:6379\. Connection refused\.$"),
+        "lb1/api liveness (public, TLS)": ("critical", r"^HTTP 503, expected 200: <html><body><h1>503 Service"),
+    })
 
 
 def test_stopped_replica_turns_only_the_replica_check_critical(tmp_path, hosts, healthy_again):
@@ -165,7 +176,7 @@ def test_queue_past_its_threshold_is_a_warning_and_names_the_stopped_workers(tmp
         "app1/worker service": ("critical", r"^systemctl exited 3, expected 0: inactive"),
         "app2/worker service": ("critical", r"^systemctl exited 3, expected 0: inactive"),
     })
-    assert wait_for(lambda: hosts["redis1"].check_output("%s LLEN %s", redis, lab["lab_redis_queue"]) == "0",
+    assert wait_for(lambda: hosts["redis1"].check_output("%s LLEN %s" % (redis, lab["lab_redis_queue"])) == "0",
                     timeout=60), "the restarted workers did not drain the queue"
 
 

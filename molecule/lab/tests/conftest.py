@@ -2,4 +2,6 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-from labtest import *  # noqa: E402,F401,F403  (fixtures and helpers shared by every scenario)
+from labtest import hosts, lab  # noqa: E402  (the fixtures shared by every scenario; helpers are imported by the tests)
+
+__all__ = ["hosts", "lab"]

@@ -106,9 +106,10 @@ def test_http_ok_with_json_expectations(http_server):
 
 
 def test_http_unexpected_status_gets_the_checks_severity_and_the_body(http_server):
-    result = run_one({"name": "api", "severity": "warning", "http": {"url": http_server + "/status/500"}})
+    result = run_one({"name": "api", "severity": "warning",
+                      "http": {"url": http_server + "/status/500", "json": {"status": "ok"}}})
     assert result["state"] == "warning"
-    assert result["reason"].startswith('HTTP 500, expected 200: {"status": "error"')
+    assert result["reason"] == 'HTTP 500, expected 200: {"status": "error", "reason": "boom"}'  # no JSON noise
 
 
 def test_http_json_mismatch_says_what_was_seen(http_server):
