@@ -64,5 +64,3 @@ def ansible_playbook(playbook, *args):
                OPSREADY_LAB_STATE_DIR=str(PROJECT / ".lab"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     return subprocess.run(["ansible-playbook", str(PROJECT / playbook), *args], cwd=PROJECT, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
-
-
