@@ -22,3 +22,12 @@ echo "== replication seen from db1"
 podman exec db1 runuser -u postgres -- psql -X -c "SELECT application_name, state, sync_state, replay_lag FROM pg_stat_replication"
 echo "== HAProxy's app backend (admin socket on lb1)"
 podman exec lb1 sh -c "echo 'show servers state app' | socat stdio /run/haproxy/admin.sock" | awk 'NR>2 && NF {print $4, ($6==2 ? "UP" : "state " $6)}'
+echo "== playbooks/health_check.yml: every check the lab inventory declares, concurrently, one report"
+if ! ansible-playbook playbooks/health_check.yml > .lab/health_check.log 2>&1; then
+  tail -n 40 .lab/health_check.log
+  echo "health check FAILED (full output: .lab/health_check.log)" >&2
+  exit 1
+fi
+latest=$(printf '%s\n' evidence/health_check-*.json | sort | tail -n 1)   # names carry a sortable UTC time
+cat "${latest%.json}.md"
+echo "(evidence: $latest and ${latest%.json}.md)"
