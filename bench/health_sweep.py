@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: N HTTP health checks against a local server, opsready.runbooks.health_check in one task versus an
 ansible.builtin.uri loop over the same URLs, in one run on this machine. Prints both times and the ratio.
 
@@ -80,7 +79,7 @@ def _ts(text):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--checks", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
@@ -94,8 +93,8 @@ def main():
         assert result["summary"]["ok"] == args.checks, result["summary"]
         peer_task, peer_wall, dummy = run(peer, pathlib.Path(tmp))
     server.shutdown()
-    print("%d HTTP checks against a local server, concurrency %d, %s" % (args.checks, args.concurrency,
-                                                                        time.strftime("%Y-%m-%d %H:%M")))
+    when = time.strftime("%Y-%m-%d %H:%M")
+    print("%d HTTP checks against a local server, concurrency %d, %s" % (args.checks, args.concurrency, when))
     print("%-42s %8s %12s" % ("", "task s", "playbook s"))
     print("%-42s %8.2f %12.2f   (module's own elapsed: %.2f s)" % ("opsready.runbooks.health_check, one task",
                                                                    our_task, our_wall, result["elapsed"]))
