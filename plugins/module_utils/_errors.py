@@ -8,4 +8,10 @@ from __future__ import annotations
 
 
 class OpsreadyError(Exception):
-    """A problem a user can act on; modules turn it into fail_json(msg=str(error))."""
+    """A problem a user can act on; modules turn it into fail_json(msg=str(error), **error.result).
+
+    `result` carries what was already done when the problem struck (the audit trail of a partial run)."""
+
+    def __init__(self, msg, **result):
+        super().__init__(msg)
+        self.result = result

@@ -321,7 +321,7 @@ NEEDS_MONITOR = "the login role cannot see replication state: grant it pg_monito
 
 
 def probe_postgres(spec, limits, timeout):
-    conn = _postgres.connect(spec, timeout)
+    conn = _postgres.connect(spec, connect_timeout=timeout, statement_timeout=timeout)
     try:
         with conn.cursor() as cur:
             cur.execute(PG_STATUS)

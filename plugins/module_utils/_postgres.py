@@ -23,24 +23,26 @@ def connection_spec():
     }
 
 
-def connect(params, timeout):
-    """A psycopg2 connection (autocommit, read-only session) from connection_spec() parameters."""
+def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True):
+    """A psycopg2 connection from connection_spec() parameters. Timeouts in seconds; no statement timeout unless
+    given (migrations may take long, health checks must not)."""
     try:
         import psycopg2
     except ImportError:
-        raise OpsreadyError("the Python package psycopg2 is required on the host running this check "
+        raise OpsreadyError("the Python package psycopg2 is required on the host running this task "
                             "(Debian: python3-psycopg2, PyPI: psycopg2-binary)")
     kwargs = {
         "host": params["login_host"], "port": params["port"], "user": params["login_user"],
         "dbname": params["login_db"], "sslmode": params["ssl_mode"],
-        "connect_timeout": max(1, int(round(timeout))),
+        "connect_timeout": max(1, int(round(connect_timeout))),
         "application_name": "opsready.runbooks",
-        "options": "-c statement_timeout=%d" % max(1000, int(timeout * 1000)),
     }
+    if statement_timeout:
+        kwargs["options"] = "-c statement_timeout=%d" % max(1000, int(statement_timeout * 1000))
     if params.get("login_password"):
         kwargs["password"] = params["login_password"]
     if params.get("ca_cert"):
         kwargs["sslrootcert"] = params["ca_cert"]
     conn = psycopg2.connect(**kwargs)
-    conn.autocommit = True
+    conn.autocommit = autocommit
     return conn

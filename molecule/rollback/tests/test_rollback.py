@@ -1,0 +1,227 @@
+"""playbooks/rollback.yml on the real lab, and db_migration's refusals against the real database.
+
+converge already rolled the lab back to 1.0.0 (and idempotence ran it again). These tests check that state, then go
+forward to 1.1.0, write data, and run the whole cycle again: check mode (nothing changes), the rollback under a
+client polling the API through the load balancer (no 5xx), a second run (nothing changes). The lab is left on its
+live release (1.1.0, schema 0002) whatever happens.
+"""
+import collections
+import http.client
+import json
+import re
+import socket
+import ssl
+import threading
+import time
+import uuid
+
+import pytest
+from labtest import PROJECT, ansible_playbook, psql
+
+APP_HOSTS = ("app1", "app2")
+
+
+def live_releases(hosts):
+    return {name: hosts[name].check_output("readlink /srv/demo/current") for name in APP_HOSTS}
+
+
+def schema(hosts):
+    return psql(hosts["db1"], "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations")
+
+
+def forward(lab):
+    run = ansible_playbook("molecule/rollback/forward.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leave_the_lab_on_its_live_release(lab):
+    yield
+    forward(lab)
+
+
+def rollback(tmp_path, *args):
+    run = ansible_playbook("playbooks/rollback.yml", "-e", "rollback_evidence_dir=%s" % tmp_path, *args)
+    evidence = sorted(tmp_path.glob("rollback-*.json"))
+    return run, json.loads(evidence[-1].read_text()) if evidence else None
+
+
+def recap_changed(output):
+    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)",
+                                                                 output.split("PLAY RECAP")[1], re.M)}
+
+
+class Poller(threading.Thread):
+    """GET /api/items through lb1 over TLS every 50 ms; counts every status and every failure."""
+
+    def __init__(self, lab):
+        super().__init__(daemon=True)
+        self.lab, self.codes, self.failures, self.stop = lab, collections.Counter(), [], threading.Event()
+
+    def run(self):
+        context = ssl.create_default_context(cafile=self.lab["ca_file"])
+        while not self.stop.is_set():
+            try:
+                raw = socket.create_connection((self.lab["addresses"]["lb1"], 443), timeout=5)
+                conn = http.client.HTTPSConnection(self.lab["lab_public_name"], 443, timeout=5, context=context)
+                conn.sock = context.wrap_socket(raw, server_hostname=self.lab["lab_public_name"])
+                conn.request("GET", "/api/items")
+                status = conn.getresponse().status
+                conn.close()
+                self.codes[status] += 1
+                if status >= 500:
+                    self.failures.append((time.strftime("%H:%M:%S"), status))
+            except OSError as e:
+                self.codes["error"] += 1
+                self.failures.append((time.strftime("%H:%M:%S"), repr(e)))
+            time.sleep(0.05)
+
+
+def test_converge_left_v1_live_everywhere_and_the_schema_at_v1(hosts):
+    assert live_releases(hosts) == {name: "releases/1.0.0" for name in APP_HOSTS}
+    assert schema(hosts) == "0001"
+
+
+def test_rollback_cycle_previews_keeps_data_serves_no_5xx_and_is_idempotent(tmp_path, lab, hosts):
+    forward(lab)
+    assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+    marker = "rollback-%s" % uuid.uuid4()
+    hosts["db1"].check_output("runuser -u postgres -- psql -X -d demo -c %s",
+                              "INSERT INTO items (name, note) SELECT '%s-' || n, 'v2 note' FROM generate_series(1, 50) n"
+                              % marker)
+    data = "SELECT count(*) || ':' || md5(string_agg(id || '/' || name, ',' ORDER BY id)) FROM items"
+    before = psql(hosts["db1"], data)
+
+    # 1. check mode: the whole plan, nothing changed on any host (no backup taken either)
+    def backups():
+        return hosts["db1"].run("ls /var/backups/opsready 2>/dev/null").stdout.split()
+
+    backups_before = backups()
+    run, evidence = rollback(tmp_path / "check", "--check")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert evidence["result"] == "planned (check mode)"
+    assert evidence["plan"]["schema_steps"] == [{"version": "0002", "name": "add_item_note", "direction": "down",
+                                                 "sql": "ALTER TABLE items DROP COLUMN note;\n"}]
+    assert "switch app1, app2; schema 0002 -> 0001 (0002)" in run.stdout
+    assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+    assert backups() == backups_before
+
+    # 2. the rollback, with a client polling through the load balancer all along
+    poller = Poller(lab)
+    poller.start()
+    try:
+        started = time.monotonic()
+        run, evidence = rollback(tmp_path / "real")
+        seconds = time.monotonic() - started
+    finally:
+        poller.stop.set()
+        poller.join()
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert poller.failures == [], poller.codes
+    assert poller.codes[200] > 20
+    assert live_releases(hosts) == {name: "releases/1.0.0" for name in APP_HOSTS}
+    assert schema(hosts) == "0001"
+    assert psql(hosts["db1"], data) == before  # every row written before survives (the note column is v2's)
+    assert evidence["result"] == "done" and evidence["health"]["state"] == "ok"
+    steps = [entry["step"] for entry in evidence["timeline"]]
+    assert steps == ["start", "plan", "backup", "release app1", "release app2", "schema", "healthy"]
+    backup = evidence["backup"]
+    assert int(backup["size"]) > 0 and len(backup["sha256"]) == 64 and int(backup["restore_list_entries"]) > 5
+    assert hosts["db1"].file(backup["file"]).exists
+    print("rollback.yml on the lab: %.1f s, %d requests during it: %s" % (seconds, sum(poller.codes.values()),
+                                                                          dict(poller.codes)))
+
+    # 3. again: nothing to do, nothing changed
+    run, evidence = rollback(tmp_path / "again", "-e", "rollback_version=1.0.0")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert set(recap_changed(run.stdout).values()) == {0}
+    assert evidence["plan"]["hosts_to_switch"] == [] and evidence["plan"]["schema_steps"] == []
+
+
+# ------------------------------------------------------------------------------------ the failure paths, for real
+MIGRATIONS = {
+    "0001_create_t.up.sql": "CREATE TABLE rb_test (id int PRIMARY KEY);",
+    "0001_create_t.down.sql": "DROP TABLE rb_test;",
+    "0002_add_column.up.sql": "ALTER TABLE rb_test ADD COLUMN note text;",
+    # fails halfway: the first statement works, the second does not
+    "0002_add_column.down.sql": "ALTER TABLE rb_test DROP COLUMN note;\nSELECT 1 / 0;",
+    "0003_backfill.up.sql": "INSERT INTO rb_test VALUES (1, 'x');",
+}
+
+
+@pytest.fixture
+def test_migrations(hosts, lab):
+    """A migrations directory of its own on app1 and a table of its own, so the demo schema is never touched."""
+    app = hosts["app1"]
+    directory = "/tmp/rb-migrations-%s" % uuid.uuid4().hex[:8]
+    app.check_output("mkdir -p %s" % directory)
+    for name, sql in MIGRATIONS.items():
+        app.check_output("printf '%%s\\n' %s > %s/%s" % (_quote(sql), directory, name))
+    yield directory
+    app.run("rm -rf %s" % directory)
+    psql(hosts["db1"], "DROP TABLE IF EXISTS rb_test; DROP TABLE IF EXISTS rb_test_migrations")
+
+
+def _quote(text):
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def db_migration(lab, directory, check=False, **args):
+    """opsready.runbooks.db_migration on app1 against db1 (ad hoc, json output); returns the module result."""
+    args = dict(args, path=directory, table="rb_test_migrations", login_host="db1", login_db=lab["lab_pg_app_db"],
+                login_user=lab["lab_pg_app_user"], login_password=lab["lab_pg_app_password"])
+    command = ["ansible", "app1", "-m", "opsready.runbooks.db_migration", "-a", json.dumps(args)]
+    run = ansible_adhoc(command + (["--check"] if check else []))
+    return json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["app1"]
+
+
+def ansible_adhoc(command):
+    import os
+    import subprocess
+
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"),
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+
+
+def columns(hosts):
+    return psql(hosts["db1"], "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM "
+                              "information_schema.columns WHERE table_name = 'rb_test'")
+
+
+def test_a_down_migration_failing_midway_leaves_the_schema_unchanged(lab, hosts, test_migrations):
+    applied = db_migration(lab, test_migrations, state="applied", target="0002")
+    assert applied["changed"] and [s["version"] for s in applied["executed"]] == ["0001", "0002"]
+    failed = db_migration(lab, test_migrations, state="rolled_back", target="0")
+    assert failed["failed"] is True and failed["failed_step"] == "0002"
+    assert failed["msg"] == ("down migration 0002_add_column failed: division by zero; the whole plan was rolled "
+                             "back, the schema is as it was before this run")
+    assert failed["executed"] == []
+    assert columns(hosts) == "id,note"  # the DROP COLUMN that did run was undone with the rest
+    assert psql(hosts["db1"], "SELECT string_agg(version, ',' ORDER BY version) FROM rb_test_migrations") == "0001,0002"
+
+
+def test_an_irreversible_migration_is_refused_before_anything_runs(lab, hosts, test_migrations):
+    db_migration(lab, test_migrations, state="applied")
+    preview = db_migration(lab, test_migrations, check=True, state="rolled_back", steps=1)
+    assert preview["failed"] is True
+    assert preview["msg"] == ("refusing to roll back: 0003 cannot be undone (0003_backfill has no .down.sql); "
+                              "restore the backup taken before they were applied instead")
+    refused = db_migration(lab, test_migrations, state="rolled_back", target="0001")
+    assert refused["failed"] is True and "0003 cannot be undone" in refused["msg"]
+    assert psql(hosts["db1"], "SELECT count(*) FROM rb_test") == "1"
+    assert psql(hosts["db1"], "SELECT string_agg(version, ',' ORDER BY version) FROM rb_test_migrations") == \
+        "0001,0002,0003"
+
+
+def test_a_bad_target_gets_a_clear_error(lab, test_migrations):
+    db_migration(lab, test_migrations, state="applied", target="0001")
+    result = db_migration(lab, test_migrations, state="rolled_back", target="0042")
+    assert result["failed"] is True
+    assert result["msg"] == ("target 0042 is not a migration in this directory; known versions: 0001, 0002, 0003 "
+                             "(use 0 to roll back everything)")
+    preview = db_migration(lab, test_migrations, check=True, state="applied", target="0003")
+    assert preview["changed"] is True and [s["version"] for s in preview["plan"]] == ["0002", "0003"]
+    assert [s["sql"].strip() for s in preview["sql"]] == ["ALTER TABLE rb_test ADD COLUMN note text;",
+                                                          "INSERT INTO rb_test VALUES (1, 'x');"]
+    assert db_migration(lab, test_migrations)["current"] == "0001"  # the preview changed nothing

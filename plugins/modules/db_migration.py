@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: db_migration
+short_description: Read, apply and roll back a PostgreSQL database's schema migrations, safely
+version_added: 0.1.0
+description:
+  - Works with the built-in convention - a directory of versioned C(NNNN_name.up.sql) and C(NNNN_name.down.sql)
+    files and a table (O(table)) recording which versions are applied.
+  - O(state=status) reports the applied, pending and irreversible versions. O(state=rolled_back) runs down
+    migrations, newest first, by O(steps) or down to O(target). O(state=applied) runs pending up migrations, oldest
+    first, all or up to O(target) or O(steps).
+  - Each step's SQL and its row in O(table) change together. With O(atomic=true) (the default) the whole plan is
+    one transaction, so when a step fails nothing is left half-way - PostgreSQL's DDL is transactional.
+  - It refuses, before changing anything, what it cannot do as asked - an unknown O(target), more O(steps) than are
+    applied, an applied version with no files here, and any step without a real down migration (no C(.down.sql), or
+    one with no statement in it), which is irreversible and needs a restore instead.
+  - An advisory lock keeps two runs from migrating the same database at once.
+  - Check mode returns the plan and the SQL it would run (diff mode shows it too), and changes nothing.
+author:
+  - opsready.runbooks developers (@opsready)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - opsready.runbooks.postgres
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The applied versions before and after, and the SQL of every step.
+  platform:
+    platforms: posix
+options:
+  path:
+    description:
+      - The migrations directory, on the host running the task. To roll back, use the directory of the release that
+        introduced the migrations (it has their down files), usually the release being rolled back from.
+    type: path
+    required: true
+  table:
+    description: The table that records applied migrations (C(schema.table) allowed). Created when first applying.
+    type: str
+    default: schema_migrations
+  state:
+    description: V(status) only reads; V(applied) goes forward; V(rolled_back) goes back.
+    type: str
+    choices: [status, applied, rolled_back]
+    default: status
+  target:
+    description:
+      - The version to end at. With V(rolled_back), every applied version above it is rolled back (V(0) rolls back
+        everything); with V(applied), pending versions up to it are applied. Running again changes nothing.
+    type: str
+  steps:
+    description: How many migrations to roll back (newest first) or apply (oldest first). Not idempotent by nature.
+    type: int
+  atomic:
+    description:
+      - Run the whole plan in one transaction. Set V(false) only for statements PostgreSQL cannot run in a
+        transaction (C(CREATE INDEX CONCURRENTLY)); each step then commits on its own.
+    type: bool
+    default: true
+seealso:
+  - module: community.postgresql.postgresql_db
+    description: Take the backup before a rollback (C(state=dump), a C(.pgc) target for the custom format).
+notes:
+  - O(state=rolled_back) needs O(target) or O(steps).
+"""
+
+EXAMPLES = r"""
+- name: Where is the schema?
+  opsready.runbooks.db_migration:
+    path: /srv/demo/current/migrations
+    login_host: db1
+    login_user: demo
+    login_password: "{{ vault_demo_db_password }}"
+    login_db: demo
+  register: schema
+
+- name: Preview a rollback to 0001 (check mode returns the plan and its SQL)
+  opsready.runbooks.db_migration:
+    path: /srv/demo/releases/1.1.0/migrations
+    state: rolled_back
+    target: "0001"
+    login_host: db1
+    login_user: demo
+    login_password: "{{ vault_demo_db_password }}"
+    login_db: demo
+  check_mode: true
+  register: preview
+
+- name: Roll back the newest migration, the connection set once for the group
+  module_defaults:
+    group/opsready.runbooks.postgres:
+      login_host: db1
+      login_user: demo
+      login_password: "{{ vault_demo_db_password }}"
+      login_db: demo
+  opsready.runbooks.db_migration:
+    path: /srv/demo/releases/1.1.0/migrations
+    state: rolled_back
+    steps: 1
+
+- name: Apply everything pending
+  opsready.runbooks.db_migration:
+    path: /srv/demo/current/migrations
+    state: applied
+    login_host: db1
+    login_user: demo
+    login_password: "{{ vault_demo_db_password }}"
+    login_db: demo
+"""
+
+RETURN = r"""
+current:
+  description: The newest applied version before this run (null when nothing is applied).
+  returned: always
+  type: str
+  sample: "0002"
+version_after:
+  description: The newest applied version after the plan (what it would be, in check mode).
+  returned: when state is applied or rolled_back
+  type: str
+  sample: "0001"
+applied:
+  description: Applied versions before this run, oldest first.
+  returned: always
+  type: list
+  elements: str
+  sample: ["0001", "0002"]
+available:
+  description: Every version in O(path), oldest first (the newest is the schema that release needs).
+  returned: always
+  type: list
+  elements: str
+  sample: ["0001", "0002"]
+pending:
+  description: Versions in O(path) that are not applied.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+irreversible:
+  description: Versions in O(path) that have no real down migration.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+plan:
+  description: The steps, in order (what ran, or would run in check mode).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{version: "0002", name: add_item_note, direction: down}]
+sql:
+  description: The plan with each step's SQL.
+  returned: in check mode or diff mode
+  type: list
+  elements: dict
+  sample: [{version: "0002", name: add_item_note, direction: down, sql: "ALTER TABLE items DROP COLUMN note;\n"}]
+executed:
+  description: The steps that ran, with their duration in seconds; empty in check mode and when nothing was to do.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{version: "0002", name: add_item_note, direction: down, file: /srv/demo/releases/1.1.0/migrations/0002_add_item_note.down.sql, seconds: 0.004}]
+failed_step:
+  description: The version whose migration failed.
+  returned: on failure of a step
+  type: str
+  sample: "0002"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opsready.runbooks.plugins.module_utils import _migrations as migrations
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connection_spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            connection_spec(),
+            path={"type": "path", "required": True},
+            table={"type": "str", "default": "schema_migrations"},
+            state={"type": "str", "choices": ["status", "applied", "rolled_back"], "default": "status"},
+            target={"type": "str"},
+            steps={"type": "int"},
+            atomic={"type": "bool", "default": True},
+        ),
+        mutually_exclusive=[["target", "steps"]],
+        required_if=[["state", "rolled_back", ["target", "steps"], True]],
+        supports_check_mode=True,
+    )
+    try:
+        result = migrations.run(module.params, module.check_mode, module._diff)
+    except OpsreadyError as e:
+        module.fail_json(msg=str(e), **e.result)
+    except Exception as e:  # the database's own errors (connection, permissions): one line, no traceback
+        module.fail_json(msg="%s: %s" % (type(e).__name__, " ".join(str(e).split())))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
