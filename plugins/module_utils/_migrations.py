@@ -211,8 +211,9 @@ def run(params, check_mode=False, want_diff=False, connect=None):
                                                               result["version_after"] or "none")
             return result
         result["executed"] = execute(conn, params["table"], todo, params["atomic"])
-        result["msg"] = "%s %s: schema %s -> %s" % ("rolled back" if verb == "roll back" else "applied", listed,
-                                                   result["current"] or "none", result["version_after"] or "none")
+        done = "rolled back" if verb == "roll back" else "applied"
+        result["msg"] = "%s %s: schema %s -> %s" % (done, listed, result["current"] or "none",
+                                                    result["version_after"] or "none")
         return result
     finally:
         conn.close()

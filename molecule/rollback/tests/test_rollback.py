@@ -47,8 +47,8 @@ def rollback(tmp_path, *args):
 
 
 def recap_changed(output):
-    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)",
-                                                                 output.split("PLAY RECAP")[1], re.M)}
+    recap = output.split("PLAY RECAP")[1]
+    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", recap, re.M)}
 
 
 class Poller(threading.Thread):
