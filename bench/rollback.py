@@ -43,11 +43,12 @@ def main():
     try:
         for run in range(args.runs):
             playbook("molecule/rollback/forward.yml")
-            with tempfile.TemporaryDirectory() as check_dir, tempfile.TemporaryDirectory() as real_dir:
+            with tempfile.TemporaryDirectory() as scratch:
+                check_dir, real_dir, again_dir = (os.path.join(scratch, name) for name in ("check", "real", "again"))
                 check = playbook("playbooks/rollback.yml", "--check", "-e", "rollback_evidence_dir=" + check_dir)
                 real = playbook("playbooks/rollback.yml", "-e", "rollback_evidence_dir=" + real_dir)
                 again = playbook("playbooks/rollback.yml", "-e", "rollback_version=1.0.0",
-                                 "-e", "rollback_evidence_dir=" + real_dir)
+                                 "-e", "rollback_evidence_dir=" + again_dir)
                 print("run %d: rollback %.1f s, check mode %.1f s, second run (nothing to do) %.1f s" % (
                     run + 1, real, check, again))
                 print("   steps (s): %s" % steps(real_dir))
