@@ -224,3 +224,82 @@ def _after(applied, todo):
     for step in todo:
         (versions.add if step["direction"] == "up" else versions.discard)(step["version"])
     return sorted(versions, key=int)
+
+
+# ----------------------------------------------------------------------------------- backend: command
+# For migration tools this collection does not drive itself (Laravel, Prisma, Flyway...): the user gives the
+# commands; we run them without a shell, preview in check mode, and never report "nothing happened" as success.
+NOTHING = (r"(?i)nothing to (roll ?back|migrate)|no (pending )?migrations? (to (apply|roll ?back)|were)|"
+           r"already (up to date|in sync)")
+
+
+def run_commands(params, check_mode=False, execute=None):
+    execute = execute or _run
+    commands = params.get("commands") or {}
+    action = {"applied": "apply", "rolled_back": "rollback"}.get(params["state"])
+
+    def command(kind):
+        text = commands.get(kind)
+        if not text:
+            return None
+        for key in ("steps", "target"):
+            text = text.replace("{%s}" % key, "" if params.get(key) is None else str(params[key]))
+        return text
+
+    result = {"changed": False, "executed": [], "plan": []}
+    if command("status"):
+        result["status_output"] = _checked(execute, command("status"), params)["output"]
+    if action is None:
+        result["msg"] = ("status: " + _last(result["status_output"], 3) if "status_output" in result
+                         else "no status command given (commands.status)")
+        return result
+    if not command(action):
+        raise OpsreadyError("backend command needs commands.%s for state=%s" % (action, params["state"]))
+    nothing = re.compile(params.get("nothing_regex") or NOTHING)
+    if check_mode:
+        preview = command("preview_" + action)
+        if not preview:
+            result.update(changed=True, msg="would run: %s (give commands.preview_%s to see what it would do)"
+                          % (command(action), action))
+            return result
+        ran = _checked(execute, preview, params)
+        result["plan_output"] = ran["output"]
+        result["changed"] = not nothing.search(ran["output"])
+        result["msg"] = ("preview: " if result["changed"] else "nothing to do, says the tool: ") + _last(ran["output"])
+        return result
+    ran = _checked(execute, command(action), params)
+    result["executed"] = [ran]
+    if nothing.search(ran["output"]):
+        if action == "rollback":
+            raise OpsreadyError("asked to roll back%s, but the tool rolled back nothing: %s" % (
+                " %s step(s)" % params["steps"] if params.get("steps") else "", _last(ran["output"])),
+                executed=result["executed"])
+        result["msg"] = "nothing to apply, says the tool: " + _last(ran["output"])
+        return result
+    result.update(changed=True, msg="%s: %s" % (command(action), _last(ran["output"])))
+    return result
+
+
+def _checked(execute, command, params):
+    rc, output = execute(command, params.get("chdir"))
+    ran = {"command": command, "rc": rc, "output": output}
+    if rc != 0:
+        raise OpsreadyError("%s exited %d: %s" % (command, rc, _last(output, 5)), executed=[ran])
+    return ran
+
+
+def _last(output, lines=1):
+    kept = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    return " / ".join(kept[-lines:]) or "(no output)"
+
+
+def _run(command, chdir=None):
+    import shlex
+    import subprocess
+
+    try:
+        done = subprocess.run(shlex.split(command), cwd=chdir, capture_output=True, text=True, errors="replace",
+                              check=False)
+    except OSError as e:
+        raise OpsreadyError("cannot run %s: %s" % (command, e.strerror))
+    return done.returncode, (done.stdout + done.stderr)

@@ -10,8 +10,9 @@ module: db_migration
 short_description: Read, apply and roll back a PostgreSQL database's schema migrations, safely
 version_added: 0.1.0
 description:
-  - Works with the built-in convention - a directory of versioned C(NNNN_name.up.sql) and C(NNNN_name.down.sql)
-    files and a table (O(table)) recording which versions are applied.
+  - O(backend=builtin) works with the built-in convention - a directory of versioned C(NNNN_name.up.sql) and
+    C(NNNN_name.down.sql) files and a table (O(table)) recording which versions are applied. Everything below
+    applies to it.
   - O(state=status) reports the applied, pending and irreversible versions. O(state=rolled_back) runs down
     migrations, newest first, by O(steps) or down to O(target). O(state=applied) runs pending up migrations, oldest
     first, all or up to O(target) or O(steps).
@@ -22,6 +23,11 @@ description:
     one with no statement in it), which is irreversible and needs a restore instead.
   - An advisory lock keeps two runs from migrating the same database at once.
   - Check mode returns the plan and the SQL it would run (diff mode shows it too), and changes nothing.
+  - O(backend=command) runs a migration tool this module cannot drive itself (Laravel's C(artisan migrate),
+    Prisma, Flyway) with the O(commands) you give, without a shell. Check mode runs the preview command when there is
+    one (C(artisan migrate:rollback --pretend)). A rollback the tool reports as doing nothing (O(nothing_regex))
+    fails instead of passing as a success. The connection options are not used; the tool reads its own
+    configuration (give secrets with the task's C(environment)).
 author:
   - opsready.runbooks developers (@opsready)
 extends_documentation_fragment:
@@ -36,12 +42,46 @@ attributes:
   platform:
     platforms: posix
 options:
+  backend:
+    description: V(builtin) for the SQL-file convention, V(command) for a tool given by O(commands).
+    type: str
+    choices: [builtin, command]
+    default: builtin
   path:
     description:
-      - The migrations directory, on the host running the task. To roll back, use the directory of the release that
-        introduced the migrations (it has their down files), usually the release being rolled back from.
+      - The migrations directory, on the host running the task (required with O(backend=builtin)). To roll back, use
+        the directory of the release that introduced the migrations (it has their down files), usually the release
+        being rolled back from.
     type: path
-    required: true
+  commands:
+    description:
+      - With O(backend=command), the tool's command lines. C({steps}) and C({target}) are replaced by O(steps) and
+        O(target). Each runs without a shell (use C(sh -c '...') for pipes), in O(chdir).
+    type: dict
+    suboptions:
+      status:
+        description: Reports the migration state (run for every O(state); its output is returned).
+        type: str
+      apply:
+        description: Applies migrations (O(state=applied)).
+        type: str
+      rollback:
+        description: Rolls back (O(state=rolled_back)).
+        type: str
+      preview_apply:
+        description: Shows what O(commands.apply) would do, changing nothing (run in check mode).
+        type: str
+      preview_rollback:
+        description: Shows what O(commands.rollback) would do, changing nothing (run in check mode).
+        type: str
+  chdir:
+    description: The directory the O(commands) run in.
+    type: path
+  nothing_regex:
+    description:
+      - Output of the tool that means it did nothing (for example Laravel's C(Nothing to rollback.)). The default
+        knows Laravel, Prisma and Flyway's wording.
+    type: str
   table:
     description: The table that records applied migrations (C(schema.table) allowed). Created when first applying.
     type: str
@@ -70,6 +110,14 @@ seealso:
     description: Take the backup before a rollback (C(state=dump), a C(.pgc) target for the custom format).
 notes:
   - O(state=rolled_back) needs O(target) or O(steps).
+  - "Wiring Laravel (O(backend=command), O(chdir) the release): C(status: php artisan migrate:status),
+    C(rollback: php artisan migrate:rollback --force --step={steps}), C(preview_rollback: php artisan
+    migrate:rollback --pretend --step={steps}), C(apply: php artisan migrate --force), C(preview_apply: php artisan
+    migrate --pretend)."
+  - "Wiring Prisma, which has no down migrations: keep a C(down.sql) per migration (C(prisma migrate diff --script)
+    writes one) and give C(rollback: sh -c 'npx prisma db execute --file prisma/migrations/{target}/down.sql &&
+    npx prisma migrate resolve --rolled-back {target}'), C(apply: npx prisma migrate deploy), C(status: npx prisma
+    migrate status), with O(target) the migration's directory name. See docs/rollback.md."
 """
 
 EXAMPLES = r"""
@@ -105,6 +153,19 @@ EXAMPLES = r"""
     path: /srv/demo/releases/1.1.0/migrations
     state: rolled_back
     steps: 1
+
+- name: Roll a Laravel app back one step, previewed first in check mode
+  opsready.runbooks.db_migration:
+    backend: command
+    chdir: /var/www/app/current
+    commands:
+      status: php artisan migrate:status
+      rollback: php artisan migrate:rollback --force --step={steps}
+      preview_rollback: php artisan migrate:rollback --pretend --step={steps}
+    state: rolled_back
+    steps: 1
+  environment:
+    DB_PASSWORD: "{{ vault_db_password }}"
 
 - name: Apply everything pending
   opsready.runbooks.db_migration:
@@ -174,6 +235,16 @@ failed_step:
   returned: on failure of a step
   type: str
   sample: "0002"
+status_output:
+  description: The output of O(commands.status) (O(backend=command)).
+  returned: when commands.status is given
+  type: str
+  sample: "Migration name .... Batch / Status"
+plan_output:
+  description: The output of the preview command (O(backend=command), check mode).
+  returned: in check mode when a preview command is given
+  type: str
+  sample: "CreateFlightsTable: drop table if exists `flights`"
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -186,7 +257,12 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             connection_spec(),
-            path={"type": "path", "required": True},
+            backend={"type": "str", "choices": ["builtin", "command"], "default": "builtin"},
+            path={"type": "path"},
+            commands={"type": "dict", "options": {kind: {"type": "str"} for kind in (
+                "status", "apply", "rollback", "preview_apply", "preview_rollback")}},
+            chdir={"type": "path"},
+            nothing_regex={"type": "str"},
             table={"type": "str", "default": "schema_migrations"},
             state={"type": "str", "choices": ["status", "applied", "rolled_back"], "default": "status"},
             target={"type": "str"},
@@ -194,11 +270,15 @@ def main():
             atomic={"type": "bool", "default": True},
         ),
         mutually_exclusive=[["target", "steps"]],
-        required_if=[["state", "rolled_back", ["target", "steps"], True]],
+        required_if=[["state", "rolled_back", ["target", "steps"], True], ["backend", "builtin", ["path"]],
+                     ["backend", "command", ["commands"]]],
         supports_check_mode=True,
     )
     try:
-        result = migrations.run(module.params, module.check_mode, module._diff)
+        if module.params["backend"] == "command":
+            result = migrations.run_commands(module.params, module.check_mode)
+        else:
+            result = migrations.run(module.params, module.check_mode, module._diff)
     except OpsreadyError as e:
         module.fail_json(msg=str(e), **e.result)
     except Exception as e:  # the database's own errors (connection, permissions): one line, no traceback
