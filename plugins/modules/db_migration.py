@@ -23,6 +23,11 @@ description:
     one with no statement in it), which is irreversible and needs a restore instead.
   - An advisory lock keeps two runs from migrating the same database at once.
   - Check mode returns the plan and the SQL it would run (diff mode shows it too), and changes nothing.
+  - O(backend=alembic) drives Alembic's CLI (C(alembic -c O(alembic_config))) in O(chdir). The plan and its SQL come
+    from Alembic's offline mode before anything runs; a downgrade that changes nothing but Alembic's version table
+    (a C(pass) downgrade) is refused as irreversible; O(steps) resolve to a revision through C(alembic history), and
+    after the run the current revision must be the target. Branches (several heads) are refused. The database URL
+    comes from the project's C(alembic.ini) or C(env.py).
   - O(backend=command) runs a migration tool this module cannot drive itself (Laravel's C(artisan migrate),
     Prisma, Flyway) with the O(commands) you give, without a shell. Check mode runs the preview command when there is
     one (C(artisan migrate:rollback --pretend)). A rollback the tool reports as doing nothing (O(nothing_regex))
@@ -43,9 +48,10 @@ attributes:
     platforms: posix
 options:
   backend:
-    description: V(builtin) for the SQL-file convention, V(command) for a tool given by O(commands).
+    description: V(builtin) for the SQL-file convention, V(alembic) for an Alembic project, V(command) for a tool
+      given by O(commands).
     type: str
-    choices: [builtin, command]
+    choices: [builtin, alembic, command]
     default: builtin
   path:
     description:
@@ -75,8 +81,20 @@ options:
         description: Shows what O(commands.rollback) would do, changing nothing (run in check mode).
         type: str
   chdir:
-    description: The directory the O(commands) run in.
+    description: The directory the O(commands) or Alembic run in (the project's directory).
     type: path
+  alembic_config:
+    description: With O(backend=alembic), the project's configuration file, relative to O(chdir).
+    type: str
+    default: alembic.ini
+  alembic_command:
+    description: How to run Alembic (for example C(python3 -m alembic) or a virtualenv's C(bin/alembic)).
+    type: str
+    default: alembic
+  alembic_version_table:
+    description: The version table the project's C(env.py) uses.
+    type: str
+    default: alembic_version
   nothing_regex:
     description:
       - Output of the tool that means it did nothing (for example Laravel's C(Nothing to rollback.)). The default
@@ -248,6 +266,7 @@ plan_output:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opsready.runbooks.plugins.module_utils import _alembic as alembic
 from ansible_collections.opsready.runbooks.plugins.module_utils import _migrations as migrations
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connection_spec
@@ -257,11 +276,14 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             connection_spec(),
-            backend={"type": "str", "choices": ["builtin", "command"], "default": "builtin"},
+            backend={"type": "str", "choices": ["builtin", "alembic", "command"], "default": "builtin"},
             path={"type": "path"},
             commands={"type": "dict", "options": {kind: {"type": "str"} for kind in (
                 "status", "apply", "rollback", "preview_apply", "preview_rollback")}},
             chdir={"type": "path"},
+            alembic_config={"type": "str", "default": "alembic.ini"},
+            alembic_command={"type": "str", "default": "alembic"},
+            alembic_version_table={"type": "str", "default": "alembic_version"},
             nothing_regex={"type": "str"},
             table={"type": "str", "default": "schema_migrations"},
             state={"type": "str", "choices": ["status", "applied", "rolled_back"], "default": "status"},
@@ -277,6 +299,8 @@ def main():
     try:
         if module.params["backend"] == "command":
             result = migrations.run_commands(module.params, module.check_mode)
+        elif module.params["backend"] == "alembic":
+            result = alembic.run(module.params, module.check_mode)
         else:
             result = migrations.run(module.params, module.check_mode, module._diff)
     except OpsreadyError as e:

@@ -225,3 +225,69 @@ def test_a_bad_target_gets_a_clear_error(lab, test_migrations):
     assert [s["sql"].strip() for s in preview["sql"]] == ["ALTER TABLE rb_test ADD COLUMN note text;",
                                                           "INSERT INTO rb_test VALUES (1, 'x');"]
     assert db_migration(lab, test_migrations)["current"] == "0001"  # the preview changed nothing
+
+
+# ------------------------------------------------------------- backend=alembic: Debian's Alembic against db1
+ALEMBIC_ENV = """from alembic import context
+from sqlalchemy import create_engine
+
+url = context.config.get_main_option("sqlalchemy.url")
+if context.is_offline_mode():
+    context.configure(url=url, literal_binds=True, version_table="rb_alembic_version")
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    with create_engine(url).connect() as connection:
+        context.configure(connection=connection, version_table="rb_alembic_version")
+        with context.begin_transaction():
+            context.run_migrations()
+"""
+ALEMBIC_REVISIONS = {
+    "a1": (None, "CREATE TABLE rb_alembic (id int)", 'op.execute("DROP TABLE rb_alembic")'),
+    "b2": ("a1", "ALTER TABLE rb_alembic ADD COLUMN gate text", 'op.drop_column("rb_alembic", "gate")'),
+    "c3": ("b2", "UPDATE rb_alembic SET gate = 'A1'", "pass"),
+}
+
+
+@pytest.fixture
+def alembic_project(hosts, lab):
+    app, directory = hosts["app1"], "/tmp/rb-alembic-%s" % uuid.uuid4().hex[:8]
+    url = "postgresql://%s:%s@db1/%s" % (lab["lab_pg_app_user"], lab["lab_pg_app_password"], lab["lab_pg_app_db"])
+    files = {"alembic.ini": "[alembic]\nscript_location = migrations\nsqlalchemy.url = %s\n" % url,
+             "migrations/env.py": ALEMBIC_ENV, "migrations/script.py.mako": ""}
+    for rev, (down, up, down_code) in ALEMBIC_REVISIONS.items():
+        files["migrations/versions/%s.py" % rev] = (
+            'from alembic import op\n\nrevision = "%s"\ndown_revision = %r\n\n\ndef upgrade():\n    op.execute("%s")\n\n\n'
+            'def downgrade():\n    %s\n' % (rev, down, up, down_code))
+    for name, text in files.items():
+        app.check_output("mkdir -p %s/%s && printf '%%s' %s > %s/%s" % (
+            directory, name.rsplit("/", 1)[0] if "/" in name else ".", _quote(text), directory, name))
+    yield directory
+    app.run("rm -rf %s" % directory)
+    psql(hosts["db1"], "DROP TABLE IF EXISTS rb_alembic; DROP TABLE IF EXISTS rb_alembic_version")
+
+
+def alembic_migration(directory, check=False, **args):
+    args = dict(args, backend="alembic", chdir=directory, alembic_version_table="rb_alembic_version")
+    command = ["ansible", "app1", "-m", "opsready.runbooks.db_migration", "-a", json.dumps(args)]
+    run = ansible_adhoc(command + (["--check"] if check else []))
+    return json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["app1"]
+
+
+def test_alembic_backend_against_postgresql(hosts, alembic_project):
+    cols = "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns " \
+           "WHERE table_name = 'rb_alembic'"
+    applied = alembic_migration(alembic_project, state="applied", target="b2")
+    assert applied["msg"] == "applied a1, b2: schema base -> b2", applied
+    assert psql(hosts["db1"], cols) == "id,gate"
+    preview = alembic_migration(alembic_project, check=True, state="rolled_back", steps=1)
+    assert preview["msg"] == "would downgrade b2: schema b2 -> a1"
+    assert "ALTER TABLE rb_alembic DROP COLUMN gate" in preview["sql"][0]["sql"]
+    assert psql(hosts["db1"], cols) == "id,gate"
+    done = alembic_migration(alembic_project, state="rolled_back", steps=1)
+    assert done["msg"] == "rolled back b2: schema b2 -> a1"
+    assert psql(hosts["db1"], cols) == "id"
+    alembic_migration(alembic_project, state="applied")
+    refused = alembic_migration(alembic_project, state="rolled_back", target="a1")
+    assert refused["failed"] is True and refused["msg"].startswith("refusing to roll back: c3 cannot be undone")
+    assert psql(hosts["db1"], "SELECT version_num FROM rb_alembic_version") == "c3"
