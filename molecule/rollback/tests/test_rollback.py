@@ -268,7 +268,8 @@ def alembic_project(hosts, lab):
 
 
 def alembic_migration(directory, check=False, **args):
-    args = dict(args, backend="alembic", chdir=directory, alembic_version_table="rb_alembic_version")
+    args = dict(args, backend="alembic", chdir=directory, alembic_version_table="rb_alembic_version",
+                alembic_command="python3 -m alembic")  # Debian: python3-alembic has no CLI of its own
     command = ["ansible", "app1", "-m", "opsready.runbooks.db_migration", "-a", json.dumps(args)]
     run = ansible_adhoc(command + (["--check"] if check else []))
     return json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["app1"]
