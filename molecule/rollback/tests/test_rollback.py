@@ -29,7 +29,7 @@ def schema(hosts):
     return psql(hosts["db1"], "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations")
 
 
-def forward(lab):
+def forward():
     run = ansible_playbook("molecule/rollback/forward.yml")
     assert run.returncode == 0, run.stdout[-3000:]
 
@@ -37,7 +37,7 @@ def forward(lab):
 @pytest.fixture(scope="module", autouse=True)
 def leave_the_lab_on_its_live_release(lab):
     yield
-    forward(lab)
+    forward()
 
 
 def rollback(tmp_path, *args):
@@ -83,7 +83,7 @@ def test_converge_left_v1_live_everywhere_and_the_schema_at_v1(hosts):
 
 
 def test_rollback_cycle_previews_keeps_data_serves_no_5xx_and_is_idempotent(tmp_path, lab, hosts):
-    forward(lab)
+    forward()
     assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
     marker = "rollback-%s" % uuid.uuid4()
     hosts["db1"].check_output("runuser -u postgres -- psql -X -d demo -c %s",
@@ -292,3 +292,27 @@ def test_alembic_backend_against_postgresql(hosts, alembic_project):
     refused = alembic_migration(alembic_project, state="rolled_back", target="a1")
     assert refused["failed"] is True and refused["msg"].startswith("refusing to roll back: c3 cannot be undone")
     assert psql(hosts["db1"], "SELECT version_num FROM rb_alembic_version") == "c3"
+
+
+# ----------------------------------------------------------------------------------------------- change window
+def test_outside_the_change_window_the_rollback_is_refused_and_changes_nothing(tmp_path, hosts):
+    forward()
+    window = json.dumps({"rollback_change_windows": [{"days": "wed", "start": "16:00", "end": "18:00",
+                                                      "name": "weekly window"}],
+                         "rollback_change_blackouts": [time.strftime("%Y-%m-%d", time.gmtime())]})
+    run, evidence = rollback(tmp_path / "refused", "-e", window)
+    assert run.returncode != 0
+    assert re.search(r"Refusing to start: \S+Z is inside the blackout \d{4}-\d\d-\d\d\. To start anyway, give the "
+                     r"reason with -e rollback_override_reason=", run.stdout)
+    assert evidence["result"] == "stopped" and evidence["change_window"]["started"] == "refused"
+    assert evidence["plan"] == {}
+    assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+
+    reason = "incident INC-4711: 1.1.0 corrupts orders"
+    run, evidence = rollback(tmp_path / "override", "--check", "-e", window, "-e",
+                             json.dumps({"rollback_override_reason": reason}))
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert evidence["change_window"]["started"] == "by override"
+    assert evidence["change_window"]["override_reason"] == reason
+    assert evidence["timeline"][1]["step"] == "change window" and reason in evidence["timeline"][1]["detail"]
+    assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS}
