@@ -124,7 +124,7 @@ def test_rollback_cycle_previews_keeps_data_serves_no_5xx_and_is_idempotent(tmp_
     assert psql(hosts["db1"], data) == before  # every row written before survives (the note column is v2's)
     assert evidence["result"] == "done" and evidence["health"]["state"] == "ok"
     steps = [entry["step"] for entry in evidence["timeline"]]
-    assert steps == ["start", "plan", "backup", "release app1", "release app2", "schema", "healthy"]
+    assert steps == ["start", "change window", "plan", "backup", "release app1", "release app2", "schema", "healthy"]
     backup = evidence["backup"]
     assert int(backup["size"]) > 0 and len(backup["sha256"]) == 64 and int(backup["restore_list_entries"]) > 5
     assert hosts["db1"].file(backup["file"]).exists
