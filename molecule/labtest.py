@@ -58,9 +58,22 @@ def curl_json(host, url, *args):
     return json.loads(result.stdout)
 
 
+def _ansible_env(**extra):
+    """This checkout's config and collection, the lab inventory, no colour."""
+    return dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"),
+                OPSREADY_LAB_STATE_DIR=str(PROJECT / ".lab"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", **extra)
+
+
 def ansible_playbook(playbook, *args):
     """Run a playbook of this checkout against the lab inventory the way an operator does; returns the process."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"),
-               OPSREADY_LAB_STATE_DIR=str(PROJECT / ".lab"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    return subprocess.run(["ansible-playbook", str(PROJECT / playbook), *args], cwd=PROJECT, env=env,
+    return subprocess.run(["ansible-playbook", str(PROJECT / playbook), *args], cwd=PROJECT, env=_ansible_env(),
                           capture_output=True, text=True, timeout=600, check=False)
+
+
+def ansible_module(host, module, args, check=False):
+    """Run one module ad hoc on a lab host; returns (its result dict, the raw output)."""
+    command = ["ansible", host, "-m", module, "-a", json.dumps(args)] + (["--check"] if check else [])
+    run = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=600, check=False,
+                         env=_ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"))
+    assert run.stdout.startswith("{"), run.stdout[-2000:] + run.stderr[-2000:]
+    return json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"][host], run.stdout

@@ -172,14 +172,14 @@ def execute(conn, table, steps, atomic=True):
             cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
 
-def run(params, check_mode=False, want_diff=False, connect=None):
+def run(params, check_mode=False, want_diff=False):
     """The whole module: status, or plan and (unless check_mode) execute. Returns the module result."""
     from ansible_collections.opsready.runbooks.plugins.module_utils import _postgres
 
     if params.get("steps") is not None and params["steps"] < 1:
         raise OpsreadyError("steps must be 1 or more, got %d" % params["steps"])
     steps = discover(params["path"])
-    conn = (connect or _postgres.connect)(params)
+    conn = _postgres.connect(params)
     try:
         applied = applied_versions(conn, params["table"])
         result = {"changed": False, "applied": applied, "current": applied[-1] if applied else None,

@@ -5,13 +5,12 @@ scenario) starts from a healthy lab. The expected sets name every check that mus
 """
 import datetime
 import json
-import os
 import re
 import subprocess
 import time
 
 import pytest
-from labtest import PROJECT, ansible_playbook, psql, wait_for
+from labtest import PROJECT, ansible_module, ansible_playbook, psql, wait_for
 
 EXPECTED_CHECKS = 16
 LIVENESS = ["lb1/api liveness (public, TLS)", "lb1/app1 liveness", "lb1/app2 liveness"]
@@ -231,13 +230,7 @@ def test_wrong_password_is_a_clear_critical_without_the_password(tmp_path, lab):
     wrong = "not-the-monitor-password"
     login = {"login_host": "db1", "login_user": lab["lab_pg_monitor_user"], "login_password": wrong}
     args = {"checks": [{"name": "primary", "postgres": login}]}
-    run = subprocess.run(["ansible", "lb1", "-m", "opsready.runbooks.health_check", "-a", json.dumps(args)],
-                         cwd=PROJECT, capture_output=True, text=True, check=False,
-                         env=dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-                                  ANSIBLE_HOME=str(PROJECT / ".ansible"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-                                  ANSIBLE_STDOUT_CALLBACK="json"))
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    result = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["lb1"]
+    result, output = ansible_module("lb1", "opsready.runbooks.health_check", args)
     assert result["checks"][0]["state"] == "critical"
     assert 'password authentication failed for user "monitor"' in result["checks"][0]["reason"]
-    assert wrong not in run.stdout
+    assert wrong not in output

@@ -16,7 +16,7 @@ import time
 import uuid
 
 import pytest
-from labtest import PROJECT, ansible_playbook, psql
+from labtest import ansible_module, ansible_playbook, psql
 
 APP_HOSTS = ("app1", "app2")
 
@@ -170,18 +170,7 @@ def db_migration(lab, directory, check=False, **args):
     """opsready.runbooks.db_migration on app1 against db1 (ad hoc, json output); returns the module result."""
     args = dict(args, path=directory, table="rb_test_migrations", login_host="db1", login_db=lab["lab_pg_app_db"],
                 login_user=lab["lab_pg_app_user"], login_password=lab["lab_pg_app_password"])
-    command = ["ansible", "app1", "-m", "opsready.runbooks.db_migration", "-a", json.dumps(args)]
-    run = ansible_adhoc(command + (["--check"] if check else []))
-    return json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["app1"]
-
-
-def ansible_adhoc(command):
-    import os
-    import subprocess
-
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"),
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+    return ansible_module("app1", "opsready.runbooks.db_migration", args, check)[0]
 
 
 def columns(hosts):
@@ -270,9 +259,7 @@ def alembic_project(hosts, lab):
 def alembic_migration(directory, check=False, **args):
     args = dict(args, backend="alembic", chdir=directory, alembic_version_table="rb_alembic_version",
                 alembic_command="python3 -m alembic")  # Debian: python3-alembic has no CLI of its own
-    command = ["ansible", "app1", "-m", "opsready.runbooks.db_migration", "-a", json.dumps(args)]
-    run = ansible_adhoc(command + (["--check"] if check else []))
-    return json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["app1"]
+    return ansible_module("app1", "opsready.runbooks.db_migration", args, check)[0]
 
 
 def test_alembic_backend_against_postgresql(hosts, alembic_project):
