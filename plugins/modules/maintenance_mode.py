@@ -1,0 +1,227 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: maintenance_mode
+short_description: Put a site served by nginx into maintenance (503 + Retry-After) and back, with a bypass secret and an expiry
+version_added: 0.1.0
+description:
+  - With O(state=on), every request to the site gets HTTP 503 with a C(Retry-After) header and a maintenance page,
+    except the O(exempt_paths) (the health and readiness endpoints the load balancer and the health checks need),
+    clients in O(allow), and engineers holding the bypass O(secret).
+  - "The bypass works the way Laravel's C(php artisan down --secret) does: visiting C(/<secret>) sets a cookie
+    (named O(bypass_cookie), holding a value derived from the secret, never the secret) and redirects to C(/).
+    Scripts can send the secret in the O(bypass_header) header instead."
+  - With O(expires), the host ends maintenance itself at that time through a systemd timer, whether or not the
+    playbook (or anyone) comes back. The timer also checks at boot, so a host that was down at the expiry ends it
+    when it starts.
+  - Every change is tested with C(nginx -t) and checked to be read by nginx before the reload; when either fails,
+    the previous files are put back and nothing is reloaded. With O(verify_url), the module then asks nginx and
+    fails unless the answer matches the new state.
+  - Idempotent; returns the previous and the new state. The secret never appears in the output.
+  - "Setup, once per site: add C(include /etc/nginx/opsready/maintenance/*.conf;) (O(server_dir)) to the server
+    block. O(http_dir) must be read at the http level, as Debian's C(/etc/nginx/conf.d) is."
+author:
+  - opsready.runbooks developers (@opsready)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows the recorded state (never the secret).
+  platform:
+    platforms: posix
+options:
+  state:
+    description:
+      - C(on) puts the site in maintenance, C(off) takes it out.
+      - A boolean, so that YAML's unquoted C(on) and C(off) mean what they say (C(true) and C(false) work too).
+    type: bool
+    required: true
+  name:
+    description: The site's name; it names the files, the timer and the nginx variables.
+    type: str
+    default: site
+  secret:
+    description:
+      - The bypass secret (16 to 128 URL-safe characters), for example from C(openssl rand -hex 16).
+      - Without it there is no bypass.
+    type: str
+  bypass_cookie:
+    description: The cookie set by visiting C(/<secret>).
+    type: str
+    default: opsready_bypass
+  bypass_header:
+    description: The request header that carries the secret for scripts.
+    type: str
+    default: X-Maintenance-Bypass
+  exempt_paths:
+    description: Exact paths that keep answering normally (health and readiness endpoints).
+    type: list
+    elements: str
+    default: [/health, /readyz]
+  allow:
+    description:
+      - Client addresses or networks that are not put in maintenance (as nginx sees them; behind a load balancer
+        configure C(real_ip_header) for this to name the real clients).
+    type: list
+    elements: str
+    default: []
+  retry_after:
+    description: Seconds sent in the C(Retry-After) header.
+    type: int
+    default: 300
+  expires:
+    description:
+      - When maintenance ends by itself, ISO 8601 with a time zone (C(2026-11-25T17:00:00Z)). Must be in the future.
+    type: str
+  reason:
+    description: Why the site is in maintenance; recorded with the state.
+    type: str
+  page:
+    description: The maintenance page (HTML). A plain default page otherwise.
+    type: str
+  verify_url:
+    description:
+      - A URL on this host that the site answers (for example C(http://127.0.0.1/)). After the change, a request
+        without the secret must get 503 with C(Retry-After) (or anything but 503 when off), and one with the
+        bypass header must get through.
+    type: str
+  server_dir:
+    description: The directory the site's server block includes (C(include <server_dir>/*.conf;)).
+    type: path
+    default: /etc/nginx/opsready/maintenance
+  http_dir:
+    description: A directory nginx includes at the http level.
+    type: path
+    default: /etc/nginx/conf.d
+  state_dir:
+    description: Where the maintenance page is kept.
+    type: path
+    default: /var/lib/opsready/maintenance
+  systemd_dir:
+    description: Where the expiry timer's units are written.
+    type: path
+    default: /etc/systemd/system
+  nginx_command:
+    description: The nginx binary, for C(nginx -t) and C(nginx -T).
+    type: str
+    default: nginx
+  reload_command:
+    description: How nginx is reloaded (by the module and by the expiry timer).
+    type: str
+    default: systemctl reload nginx
+notes:
+  - The server-level file records the state in its first line; maintenance is on exactly while it exists.
+  - The expiry service logs to the journal (C(journalctl -u opsready-maintenance-expire-<name>)).
+seealso:
+  - name: Laravel maintenance mode
+    description: The bypass secret convention this module follows.
+    link: https://laravel.com/docs/configuration#maintenance-mode
+"""
+
+EXAMPLES = r"""
+- name: Maintenance on, for two hours at most; engineers bypass it with the secret
+  opsready.runbooks.maintenance_mode:
+    state: on
+    secret: "{{ vault_maintenance_secret }}"
+    expires: "{{ '%Y-%m-%dT%H:%M:%SZ' | strftime(now(utc=true).timestamp() + 7200, utc=true) }}"
+    allow: [10.0.0.0/8]
+    reason: "CHG-1234 database upgrade"
+    verify_url: http://127.0.0.1/
+
+- name: Is the site in maintenance? (changes nothing)
+  opsready.runbooks.maintenance_mode:
+    state: off
+  check_mode: true
+  register: maintenance
+# maintenance.changed is true while it is on; maintenance.previous says since when and why
+
+- name: Maintenance off
+  opsready.runbooks.maintenance_mode:
+    state: off
+    verify_url: http://127.0.0.1/
+"""
+
+RETURN = r"""
+previous:
+  description: The state before the task (C(state) on or off; when on, also the keys of RV(maintenance)).
+  returned: always
+  type: dict
+  sample: {state: "off"}
+maintenance:
+  description: The state now (would be, in check mode). Never holds the secret.
+  returned: always
+  type: dict
+  contains:
+    state: {description: on or off, type: str}
+    since: {description: When maintenance began (UTC), type: str}
+    expires: {description: When the host ends it by itself (UTC), or null, type: str}
+    retry_after: {description: The Retry-After seconds, type: int}
+    allow: {description: Addresses not in maintenance, type: list, elements: str}
+    exempt_paths: {description: Paths that answer normally, type: list, elements: str}
+    bypass: {description: Whether a bypass secret is set, type: bool}
+    reason: {description: Why, type: str}
+  sample: {state: "on", since: "2026-11-25T16:00:03Z", expires: "2026-11-25T18:00:00Z", retry_after: 300,
+           allow: [], exempt_paths: [/health, /readyz], bypass: true, bypass_cookie: opsready_bypass,
+           bypass_header: X-Maintenance-Bypass, reason: "CHG-1234"}
+timer:
+  description: The systemd timer that ends maintenance at its expiry, or null.
+  returned: always
+  type: str
+  sample: opsready-maintenance-expire-site.timer
+verified:
+  description: The requests made with O(verify_url) and what nginx answered.
+  returned: when O(verify_url) is set and the state changed
+  type: list
+  elements: str
+  sample: ["http://127.0.0.1/ -> 503", "http://127.0.0.1/ with the bypass header -> 200"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opsready.runbooks.plugins.module_utils import _maintenance as maintenance
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state={"type": "bool", "required": True},
+            name={"type": "str", "default": "site"},
+            secret={"type": "str", "no_log": True},
+            bypass_cookie={"type": "str", "default": "opsready_bypass"},
+            bypass_header={"type": "str", "default": "X-Maintenance-Bypass"},
+            exempt_paths={"type": "list", "elements": "str", "default": ["/health", "/readyz"]},
+            allow={"type": "list", "elements": "str", "default": []},
+            retry_after={"type": "int", "default": 300},
+            expires={"type": "str"},
+            reason={"type": "str"},
+            page={"type": "str"},
+            verify_url={"type": "str"},
+            server_dir={"type": "path", "default": "/etc/nginx/opsready/maintenance"},
+            http_dir={"type": "path", "default": "/etc/nginx/conf.d"},
+            state_dir={"type": "path", "default": "/var/lib/opsready/maintenance"},
+            systemd_dir={"type": "path", "default": "/etc/systemd/system"},
+            nginx_command={"type": "str", "default": "nginx"},
+            reload_command={"type": "str", "default": "systemctl reload nginx"},
+        ),
+        supports_check_mode=True,
+    )
+    module.params["state"] = "on" if module.params["state"] else "off"
+    try:
+        result = maintenance.apply(module.params, module.run_command, module.check_mode)
+    except OpsreadyError as e:
+        module.fail_json(msg=str(e), **e.result)
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
