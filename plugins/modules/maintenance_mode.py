@@ -10,7 +10,7 @@ module: maintenance_mode
 short_description: Put a site served by nginx into maintenance (503 + Retry-After) and back, with a bypass secret and an expiry
 version_added: 0.1.0
 description:
-  - With O(state=on), every request to the site gets HTTP 503 with a C(Retry-After) header and a maintenance page,
+  - With O(state=true) (C(on)), every request to the site gets HTTP 503 with a C(Retry-After) header and a maintenance page,
     except the O(exempt_paths) (the health and readiness endpoints the load balancer and the health checks need),
     clients in O(allow), and engineers holding the bypass O(secret).
   - "The bypass works the way Laravel's C(php artisan down --secret) does: visiting C(/<secret>) sets a cookie
@@ -129,7 +129,7 @@ seealso:
 EXAMPLES = r"""
 - name: Maintenance on, for two hours at most; engineers bypass it with the secret
   opsready.runbooks.maintenance_mode:
-    state: on
+    state: true
     secret: "{{ vault_maintenance_secret }}"
     expires: "{{ '%Y-%m-%dT%H:%M:%SZ' | strftime(now(utc=true).timestamp() + 7200, utc=true) }}"
     allow: [10.0.0.0/8]
@@ -138,14 +138,14 @@ EXAMPLES = r"""
 
 - name: Is the site in maintenance? (changes nothing)
   opsready.runbooks.maintenance_mode:
-    state: off
+    state: false
   check_mode: true
   register: maintenance
 # maintenance.changed is true while it is on; maintenance.previous says since when and why
 
 - name: Maintenance off
   opsready.runbooks.maintenance_mode:
-    state: off
+    state: false
     verify_url: http://127.0.0.1/
 """
 
@@ -161,8 +161,8 @@ maintenance:
   type: dict
   contains:
     state: {description: on or off, type: str}
-    since: {description: When maintenance began (UTC), type: str}
-    expires: {description: When the host ends it by itself (UTC), or null, type: str}
+    since: {description: "When maintenance began (UTC).", type: str}
+    expires: {description: "When the host ends it by itself (UTC), or null.", type: str}
     retry_after: {description: The Retry-After seconds, type: int}
     allow: {description: Addresses not in maintenance, type: list, elements: str}
     exempt_paths: {description: Paths that answer normally, type: list, elements: str}
@@ -195,8 +195,8 @@ def main():
             state={"type": "bool", "required": True},
             name={"type": "str", "default": "site"},
             secret={"type": "str", "no_log": True},
-            bypass_cookie={"type": "str", "default": "opsready_bypass"},
-            bypass_header={"type": "str", "default": "X-Maintenance-Bypass"},
+            bypass_cookie={"type": "str", "default": "opsready_bypass", "no_log": False},
+            bypass_header={"type": "str", "default": "X-Maintenance-Bypass", "no_log": False},
             exempt_paths={"type": "list", "elements": "str", "default": ["/health", "/readyz"]},
             allow={"type": "list", "elements": "str", "default": []},
             retry_after={"type": "int", "default": 300},
