@@ -2,10 +2,16 @@
 
 A scenario's tests/conftest.py puts molecule/ on sys.path and does `from labtest import *`.
 """
+import collections
+import http.client
 import json
 import os
 import pathlib
+import re
+import socket
+import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -77,3 +83,34 @@ def ansible_module(host, module, args, check=False):
                          env=_ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"))
     assert run.stdout.startswith("{"), run.stdout[-2000:] + run.stderr[-2000:]
     return json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"][host], run.stdout
+
+
+def recap_changed(output):
+    recap = output.split("PLAY RECAP")[1]
+    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", recap, re.M)}
+
+
+class Poller(threading.Thread):
+    """GET /api/items through lb1 over TLS every 50 ms; counts every status and every failure."""
+
+    def __init__(self, lab):
+        super().__init__(daemon=True)
+        self.lab, self.codes, self.failures, self.stop = lab, collections.Counter(), [], threading.Event()
+
+    def run(self):
+        context = ssl.create_default_context(cafile=self.lab["ca_file"])
+        while not self.stop.is_set():
+            try:
+                raw = socket.create_connection((self.lab["addresses"]["lb1"], 443), timeout=5)
+                conn = http.client.HTTPSConnection(self.lab["lab_public_name"], 443, timeout=5, context=context)
+                conn.sock = context.wrap_socket(raw, server_hostname=self.lab["lab_public_name"])
+                conn.request("GET", "/api/items")
+                status = conn.getresponse().status
+                conn.close()
+                self.codes[status] += 1
+                if status >= 500:
+                    self.failures.append((time.strftime("%H:%M:%S"), status))
+            except OSError as e:
+                self.codes["error"] += 1
+                self.failures.append((time.strftime("%H:%M:%S"), repr(e)))
+            time.sleep(0.05)

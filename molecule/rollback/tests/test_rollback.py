@@ -5,18 +5,13 @@ forward to 1.1.0, write data, and run the whole cycle again: check mode (nothing
 client polling the API through the load balancer (no 5xx), a second run (nothing changes). The lab is left on its
 live release (1.1.0, schema 0002) whatever happens.
 """
-import collections
-import http.client
 import json
 import re
-import socket
-import ssl
-import threading
 import time
 import uuid
 
 import pytest
-from labtest import ansible_module, ansible_playbook, psql
+from labtest import Poller, ansible_module, ansible_playbook, psql, recap_changed
 
 APP_HOSTS = ("app1", "app2")
 
@@ -44,37 +39,6 @@ def rollback(tmp_path, *args):
     run = ansible_playbook("playbooks/rollback.yml", "-e", "rollback_evidence_dir=%s" % tmp_path, *args)
     evidence = sorted(tmp_path.glob("rollback-*.json"))
     return run, json.loads(evidence[-1].read_text()) if evidence else None
-
-
-def recap_changed(output):
-    recap = output.split("PLAY RECAP")[1]
-    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", recap, re.M)}
-
-
-class Poller(threading.Thread):
-    """GET /api/items through lb1 over TLS every 50 ms; counts every status and every failure."""
-
-    def __init__(self, lab):
-        super().__init__(daemon=True)
-        self.lab, self.codes, self.failures, self.stop = lab, collections.Counter(), [], threading.Event()
-
-    def run(self):
-        context = ssl.create_default_context(cafile=self.lab["ca_file"])
-        while not self.stop.is_set():
-            try:
-                raw = socket.create_connection((self.lab["addresses"]["lb1"], 443), timeout=5)
-                conn = http.client.HTTPSConnection(self.lab["lab_public_name"], 443, timeout=5, context=context)
-                conn.sock = context.wrap_socket(raw, server_hostname=self.lab["lab_public_name"])
-                conn.request("GET", "/api/items")
-                status = conn.getresponse().status
-                conn.close()
-                self.codes[status] += 1
-                if status >= 500:
-                    self.failures.append((time.strftime("%H:%M:%S"), status))
-            except OSError as e:
-                self.codes["error"] += 1
-                self.failures.append((time.strftime("%H:%M:%S"), repr(e)))
-            time.sleep(0.05)
 
 
 def test_converge_left_v1_live_everywhere_and_the_schema_at_v1(hosts):

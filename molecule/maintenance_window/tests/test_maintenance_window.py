@@ -1,0 +1,254 @@
+"""playbooks/maintenance_window.yml on the lab, watched from outside: through the load balancer (TLS, as users reach
+the site), on the app hosts, in Redis, PostgreSQL, HAProxy and the webhook sink. Nothing is mocked."""
+import datetime
+import json
+import subprocess
+import time
+
+import pytest
+from labtest import PROJECT, Poller, _ansible_env, ansible_module, ansible_playbook, psql, wait_for
+
+INSIDE = "maintenance_window_at=2026-11-25T16:30:00Z"      # a Wednesday, inside the lab's 16:00-18:00 UTC window
+OUTSIDE = "maintenance_window_at=2026-11-25T12:00:00Z"
+APPS = ("app1", "app2")
+
+
+def public(hosts, lab, path="/api/items", *curl):
+    """Status and headers of a request through lb1's TLS front end, as a user makes it."""
+    result = hosts["lb1"].run("curl -sS -o /dev/null -D - --max-time 10" + " %s" * len(curl) + " https://%s%s",
+                              *curl, lab["lab_public_name"], path)
+    lines = result.stdout.splitlines()
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]) if lines else None, {k.lower(): v for k, v in headers.items()}
+
+
+def sink_url(lab):
+    return "http://%s:%s/_sink/requests" % (lab["addresses"]["sink1"], lab["lab_sink_port"])
+
+
+def sink(lab):
+    return json.loads(subprocess.run(["curl", "-sS", sink_url(lab)], capture_output=True, text=True, check=True).stdout)
+
+
+def events(lab, reason=None):
+    bodies = [json.loads(entry["body"]) for entry in sink(lab) if entry["path"] == "/hooks/maintenance"]
+    return [body["event"] for body in bodies if reason in (None, body["window"]["reason"])]
+
+
+def clear_sink(lab):
+    subprocess.run(["curl", "-sS", "-X", "DELETE", sink_url(lab)], capture_output=True, check=True)
+
+
+def queue_length(hosts, lab):
+    out = hosts["redis1"].run("redis-cli --no-auth-warning -a %s LLEN %s", lab["lab_redis_password"],
+                              lab["lab_redis_queue"]).stdout
+    return int(out.strip())
+
+
+def state_of_the_site(hosts, lab):
+    """What a run that changes nothing must leave exactly as it was."""
+    return {
+        "public": public(hosts, lab)[0],
+        "workers": [hosts[h].run("systemctl is-active demo-worker").stdout.strip() for h in APPS],
+        "maintenance files": [hosts[h].run("ls /etc/nginx/opsready/maintenance").stdout for h in APPS],
+        "schema": psql(hosts["db1"], "SELECT max(version) FROM schema_migrations"),
+        "backups": hosts["db1"].run("ls /var/backups/opsready").stdout,
+        "notifications": len(sink(lab)),
+    }
+
+
+def window(tmp_path, *args):
+    run = ansible_playbook("playbooks/maintenance_window.yml", "-e", "maintenance_window_evidence_dir=%s" % tmp_path,
+                           *args)
+    evidence = sorted(tmp_path.glob("maintenance_window-*.json"))
+    return run, json.loads(evidence[-1].read_text()) if evidence else None
+
+
+@pytest.fixture
+def pending(hosts):
+    """A pending migration (0004) in the live release; dropped again afterwards."""
+    for h in APPS:
+        hosts[h].run("cd /srv/demo/current/migrations && echo 'ALTER TABLE maintenance_log ADD COLUMN who text;' "
+                     "> 0004_log_who.up.sql && echo 'ALTER TABLE maintenance_log DROP COLUMN who;' > 0004_log_who.down.sql")
+    yield "0004"
+    ansible_module("app1", "opsready.runbooks.db_migration", {
+        "path": "/srv/demo/current/migrations", "state": "rolled_back", "target": "0003", "login_host": "db1",
+        "login_user": "demo", "login_password": "demo-lab-password", "login_db": "demo"})
+    for h in APPS:
+        hosts[h].run("rm -f /srv/demo/current/migrations/0004_log_who.*")
+
+
+def test_converge_ran_the_window_and_left_the_site_serving(hosts, lab):
+    assert psql(hosts["db1"], "SELECT max(version) FROM schema_migrations") == "0003"
+    assert events(lab, "molecule converge") == ["start", "all_clear"]
+    assert public(hosts, lab)[0] == 200
+    for h in APPS:
+        assert hosts[h].run("systemctl is-active demo-worker").stdout.strip() == "active"
+        assert hosts[h].run("ls /etc/nginx/opsready/maintenance").stdout == ""
+    backups = hosts["db1"].run("ls /var/backups/opsready").stdout
+    assert "demo-before-maintenance-" in backups
+
+
+def test_inside_the_window(tmp_path, hosts, lab, pending):
+    """The window from the outside while it is open: a tasks file holds it open until the test has looked."""
+    clear_sink(lab)
+    for h in APPS:
+        hosts[h].run("rm -f /run/window-may-close")
+    tasks = tmp_path / "work.yml"
+    tasks.write_text("- name: Wait until the test has looked\n  ansible.builtin.wait_for:\n"
+                     "    path: /run/window-may-close\n    timeout: 300\n")
+    proc = subprocess.Popen(["ansible-playbook", str(PROJECT / "playbooks/maintenance_window.yml"), "-e", INSIDE,
+                             "-e", "maintenance_window_tasks_file=%s" % tasks,
+                             "-e", "maintenance_window_evidence_dir=%s" % tmp_path],
+                            cwd=PROJECT, env=_ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # every app host in maintenance: several requests in a row (round robin) all get 503
+        assert wait_for(lambda: all(public(hosts, lab)[0] == 503 for attempt in range(4)), timeout=120), \
+            "the site never went into maintenance"
+        status, headers = public(hosts, lab)
+        assert headers["retry-after"] == "1800" and headers["cache-control"] == "no-store"
+        assert public(hosts, lab, "/health")[0] == 200
+        # the bypass: visiting the secret path sets the cookie, the cookie lets the engineer through
+        secret = lab["lab_maintenance_secret"]
+        status, headers = public(hosts, lab, "/" + secret)
+        assert status == 302 and "opsready_bypass=" in headers["set-cookie"] and secret not in headers["set-cookie"]
+        cookie = headers["set-cookie"].split(";")[0]
+        assert public(hosts, lab, "/api/items", "-H", "Cookie: %s" % cookie)[0] == 200
+        assert public(hosts, lab, "/api/items", "-H", "Cookie: opsready_bypass=forged")[0] == 503
+        # the workers are stopped: jobs queued now (by an engineer, through the bypass) wait
+        assert wait_for(lambda: all(hosts[h].run("systemctl is-active demo-worker").stdout.strip() == "inactive"
+                                    for h in APPS), timeout=60)
+        before = queue_length(hosts, lab)
+        for n in range(5):
+            assert public(hosts, lab, "/api/jobs", "-X", "POST", "-H", "X-Maintenance-Bypass: %s" % secret,
+                          "-H", "Content-Type: application/json", "-d", '{"n": %d}' % n)[0] == 202
+        assert queue_length(hosts, lab) == before + 5
+        # migrated in the window, while the site is closed
+        assert wait_for(lambda: psql(hosts["db1"], "SELECT max(version) FROM schema_migrations") == "0004", timeout=60)
+    finally:
+        for h in APPS:
+            hosts[h].run("touch /run/window-may-close")
+        output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output[-3000:]
+    assert lab["lab_maintenance_secret"] not in output
+    # afterwards: serving, the queue drains, the sink heard the start and the all-clear
+    assert public(hosts, lab)[0] == 200
+    assert wait_for(lambda: queue_length(hosts, lab) == 0, timeout=30)
+    assert events(lab) == ["start", "all_clear"]
+    evidence = json.loads(sorted(tmp_path.glob("maintenance_window-*.json"))[-1].read_text())
+    assert evidence["result"] == "done" and evidence["migrations"] == ["0004"]
+    assert evidence["states"]["before"]["maintenance"] == {"app1": "off", "app2": "off"}
+    assert evidence["backup"]["size"] > 0 and evidence["backup"]["restore_list_entries"] > 0
+    steps = [entry["step"] for entry in evidence["timeline"]]
+    assert steps.index("maintenance on") < steps.index("workers stopped") < steps.index("migrations") \
+        < steps.index("healthy") < steps.index("maintenance off") < steps.index("notified all_clear")
+    assert lab["lab_maintenance_secret"] not in json.dumps(evidence)
+    assert (tmp_path / sorted(tmp_path.glob("*.json"))[-1].name.replace(".json", ".md")).exists()
+
+
+def test_check_mode_changes_nothing(tmp_path, hosts, lab, pending):
+    before = state_of_the_site(hosts, lab)
+    run, evidence = window(tmp_path, "--check", "-e", INSIDE, "-e", '{"maintenance_window_commands": [["touch", "/tmp/x"]]}')
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert evidence["result"] == "planned (check mode)" and evidence["migrations"] == ["0004"]
+    assert state_of_the_site(hosts, lab) == before
+    assert all(hosts[h].run("test -e /tmp/x").rc == 1 for h in APPS)
+
+
+def test_outside_the_window_it_refuses_and_changes_nothing(tmp_path, hosts, lab, pending):
+    before = state_of_the_site(hosts, lab)
+    run, evidence = window(tmp_path, "-e", OUTSIDE)
+    assert run.returncode != 0
+    assert "Maintenance window not started, nothing changed: Refusing to start: 2026-11-25T12:00:00Z is outside" \
+        in run.stdout
+    assert "maintenance_window_override_reason" in run.stdout
+    assert evidence["result"] == "refused"
+    assert state_of_the_site(hosts, lab) == before
+
+
+def test_a_failing_health_gate_keeps_the_site_in_maintenance_and_says_so(tmp_path, hosts, lab):
+    """The app's liveness turns 500 during the work: the gate fails, the site must not reopen half-healthy."""
+    clear_sink(lab)
+    for h in APPS:
+        hosts[h].run("""echo '{"status": 500}' > /tmp/fault-500.json""")
+    try:
+        run, evidence = window(tmp_path, "-e", INSIDE, "-e", "maintenance_window_health_wait=4", "-e",
+                               '{"maintenance_window_commands": [["cp", "/tmp/fault-500.json", "/etc/demo/fault.json"]]}')
+        assert run.returncode != 0
+        message = " ".join(run.stdout.split())   # the callback folds long messages
+        assert 'Maintenance window FAILED at "Health gate' in message, message[-3000:]
+        assert "The site stays in maintenance (app1: on, app2: on)" in message, message[-3000:]
+        assert public(hosts, lab)[0] == 503
+        assert events(lab) == ["start", "failed"]
+        assert evidence["result"] == "failed" and evidence["states"]["failed"]["maintenance"] == {"app1": "on", "app2": "on"}
+    finally:
+        for h in APPS:
+            hosts[h].run("rm -f /etc/demo/fault.json")
+            ansible_module(h, "opsready.runbooks.maintenance_mode", {"state": False})
+    assert public(hosts, lab)[0] == 200
+
+
+def test_rolling_keeps_the_site_up(tmp_path, hosts, lab):
+    poller = Poller(lab)
+    poller.start()
+    try:
+        run, evidence = window(tmp_path, "-e", INSIDE, "-e", "maintenance_window_rolling=true",
+                               "-e", '{"maintenance_window_commands": [["true"]]}')
+    finally:
+        poller.stop.set()
+        poller.join()
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert evidence["result"] == "done"
+    assert [e["step"] for e in evidence["timeline"] if e["step"].endswith("back in rotation")] == \
+        ["app1 back in rotation", "app2 back in rotation"]
+    assert poller.failures == [] and poller.codes[200] > 10, poller.codes
+
+
+def test_a_drain_survives_an_haproxy_reload(hosts):
+    lb = hosts["lb1"]
+
+    def admin_state(server):
+        rows = lb.run("echo 'show servers state app' | socat stdio /run/haproxy/admin.sock").stdout.splitlines()
+        return [row.split()[6] for row in rows if row.split()[3:4] == [server]][0]
+
+    play = PROJECT / "molecule/maintenance_window/lb_member.yml"
+    try:
+        run = ansible_playbook(str(play.relative_to(PROJECT)), "-e", "lb_member_state=drained")
+        assert run.returncode == 0, run.stdout[-2000:]
+        assert admin_state("app2") == "1"
+        assert lb.run("systemctl reload haproxy").rc == 0
+        time.sleep(1)
+        assert admin_state("app2") == "1"       # still in maintenance after the reload
+    finally:
+        run = ansible_playbook(str(play.relative_to(PROJECT)), "-e", "lb_member_state=ready")
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert admin_state("app2") == "0"
+
+
+def test_expiry_ends_maintenance_by_itself(hosts):
+    expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = ansible_module("app2", "opsready.runbooks.maintenance_mode",
+                            {"state": True, "expires": expires, "verify_url": "http://127.0.0.1/api/items"})[0]
+    assert result["changed"] and result["maintenance"]["expires"] == expires
+    app2 = hosts["app2"]
+    assert app2.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/api/items").stdout == "503"
+    # nobody comes back: the host's own timer ends it
+    assert wait_for(lambda: app2.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/api/items").stdout == "200",
+                    timeout=30)
+    assert "ended by its expiry" in app2.run("journalctl -u opsready-maintenance-expire-site --no-pager").stdout
+    result = ansible_module("app2", "opsready.runbooks.maintenance_mode", {"state": False}, check=True)[0]
+    assert result["previous"] == {"state": "off"}
+
+
+def test_an_expiry_already_past_is_refused_and_changes_nothing(hosts):
+    result = ansible_module("app2", "opsready.runbooks.maintenance_mode",
+                            {"state": True, "expires": "2026-01-01T00:00:00Z"})[0]
+    assert result["failed"] and "is already past" in result["msg"] and "give a future time" in result["msg"]
+    assert hosts["app2"].run("ls /etc/nginx/opsready/maintenance").stdout == ""
+
+
+def test_converge_output_and_module_output_never_hold_the_secret(hosts, lab):
+    result, raw = ansible_module("app1", "opsready.runbooks.maintenance_mode",
+                                 {"state": True, "secret": lab["lab_maintenance_secret"]}, check=True)
+    assert result["maintenance"]["bypass"] is True
+    assert lab["lab_maintenance_secret"] not in raw
