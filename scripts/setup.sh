@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare this machine for the lab and the tests, from nothing; safe to run again (it only does what is missing).
-#   1. host packages (podman, runc, debootstrap) with apt, as root
+#   1. host packages (podman, runc, debootstrap; shellcheck and systemd-analyze for the tests) with apt, as root
 #   2. the virtualenv .venv with the pinned requirements, and the collection linked where Ansible looks for it
 #   3. the lab image (debootstrap + podman import; cached by a hash of its inputs)
 #   4. a podman that can run systemd containers here: if the default runtime fails (cgroups v1 hosts, rlimits above
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
 missing=()
-for pair in podman:podman runc:runc debootstrap:debootstrap shellcheck:shellcheck; do
+for pair in podman:podman runc:runc debootstrap:debootstrap shellcheck:shellcheck systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then

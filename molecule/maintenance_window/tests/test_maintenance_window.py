@@ -148,9 +148,12 @@ def test_inside_the_window(tmp_path, hosts, lab, pending):
 
 def test_check_mode_changes_nothing(tmp_path, hosts, lab, pending):
     before = state_of_the_site(hosts, lab)
-    run, evidence = window(tmp_path, "--check", "-e", INSIDE, "-e", '{"maintenance_window_commands": [["touch", "/tmp/x"]]}')
+    # rolling=false as a string, the way `-e key=value` and an AWX survey answer give it
+    run, evidence = window(tmp_path, "--check", "-e", INSIDE, "-e", "maintenance_window_rolling=false",
+                           "-e", '{"maintenance_window_commands": [["touch", "/tmp/x"]]}')
     assert run.returncode == 0, run.stdout[-3000:]
     assert evidence["result"] == "planned (check mode)" and evidence["migrations"] == ["0004"]
+    assert evidence["mode"] == "whole site"
     assert state_of_the_site(hosts, lab) == before
     assert all(hosts[h].run("test -e /tmp/x").rc == 1 for h in APPS)
 
