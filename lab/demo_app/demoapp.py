@@ -1,12 +1,16 @@
 """The lab's demo web app: a small real API over PostgreSQL and Redis (WSGI, served by gunicorn behind nginx).
 
-Endpoints: /health, /health/db, /health/redis, /readyz, /api/items (POST, GET), /api/items/<id>, /api/jobs (POST).
-Configuration comes from the environment (/etc/demo/demo.env); the release it belongs to from release.json
-beside this file, whose "schema" is the migration version this code needs.
+Endpoints: /health, /health/db, /health/redis, /readyz, /api/items (POST, GET), /api/items/<id>, /api/jobs (POST),
+and /metrics: Prometheus metrics (prometheus_client; multiprocess mode under gunicorn when PROMETHEUS_MULTIPROC_DIR
+is set): demo_http_requests_total{handler, code} and the histogram demo_http_request_duration_seconds{handler},
+handler being api, health, metrics or other. Configuration comes from the environment (/etc/demo/demo.env); the
+release it belongs to from release.json beside this file, whose "schema" is the migration version this code needs.
 
 Lab-only fault switch: while DEMO_FAULT_FILE (default /etc/demo/fault.json) holds e.g. {"status": 500} or
 {"delay_ms": 600}, the liveness endpoint /health answers with that status or that much later. The health-check
 scenario uses it to make the app fail or slow down without touching anything else (readiness stays honest).
+{"api_status": 500} and {"api_delay_ms": 2500} do the same to every /api/ request; with {"release": "2.0.0"} too,
+only while that release is the one running (a release with a bug, for the rollback trigger).
 """
 import json
 import os
@@ -14,8 +18,15 @@ import re
 import socket
 import time
 
+import prometheus_client
+from prometheus_client import multiprocess
+
 RELEASE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release.json")
 FAULT_FILE = os.environ.get("DEMO_FAULT_FILE", "/etc/demo/fault.json")
+HEALTH_PATHS = ("/health", "/health/db", "/health/redis", "/readyz")
+REQUESTS = prometheus_client.Counter("demo_http_requests", "HTTP requests answered", ["handler", "code"])
+DURATION = prometheus_client.Histogram("demo_http_request_duration_seconds", "Time to answer an HTTP request",
+                                       ["handler"], buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2, 2.5, 5, 10))
 
 
 def load_release(path=RELEASE_FILE):
@@ -157,12 +168,41 @@ def route(method, path, body, release, cfg):
 
 
 def liveness_fault(path=FAULT_FILE):
-    """The injected fault for /health, {} when none (see the module docstring)."""
+    """The fault file's content, {} when none (see the module docstring)."""
     try:
         with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
         return {}
+
+
+def handler_of(path):
+    """The metrics label for a path: a few fixed values, never the path itself."""
+    if path.startswith("/api/"):
+        return "api"
+    return "health" if path in HEALTH_PATHS else ("metrics" if path == "/metrics" else "other")
+
+
+def injected(handler, path, release):
+    """The {status, delay_ms} the fault switch injects into this request ({} for none)."""
+    if handler not in ("api", "health"):
+        return {}
+    fault = liveness_fault()
+    if handler == "health":
+        return {key: fault[key] for key in ("status", "delay_ms") if key in fault and path == "/health"}
+    if fault.get("release", release["version"]) != release["version"]:
+        return {}
+    return {key: fault["api_" + key] for key in ("status", "delay_ms") if "api_" + key in fault}
+
+
+def metrics_text():
+    """Every process's metrics when gunicorn runs several (multiprocess mode), else this process's."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = prometheus_client.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = prometheus_client.REGISTRY
+    return prometheus_client.generate_latest(registry)
 
 
 def read_body(environ):
@@ -177,18 +217,24 @@ def read_body(environ):
 
 
 def application(environ, start_response):
+    started = time.monotonic()
     method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/")
-    fault = liveness_fault() if path == "/health" else {}
+    handler, release = handler_of(path), load_release()
+    fault = injected(handler, path, release)
     time.sleep(fault.get("delay_ms", 0) / 1000)
-    try:
-        status, payload = route(method, path, read_body(environ), load_release(), settings())
-    except ValueError as e:
-        status, payload = 400, {"error": f"invalid JSON body: {e}"}
-    if fault.get("status"):
-        status, payload = fault["status"], {"status": "error", "reason": "injected fault (lab)"}
-    data = json.dumps(payload).encode()
+    content_type = "application/json"
+    if path == "/metrics" and method == "GET":
+        status, data, content_type = 200, metrics_text(), prometheus_client.CONTENT_TYPE_LATEST
+    else:
+        try:
+            status, payload = (fault["status"], {"status": "error", "reason": "injected fault (lab)"}) \
+                if fault.get("status") else route(method, path, read_body(environ), release, settings())
+        except ValueError as e:
+            status, payload = 400, {"error": f"invalid JSON body: {e}"}
+        data = json.dumps(payload).encode()
     reason = {200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 404: "Not Found",
               500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
-    start_response(f"{status} {reason}", [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(data)))])
+    REQUESTS.labels(handler, str(status)).inc()
+    DURATION.labels(handler).observe(time.monotonic() - started)
+    start_response(f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(data)))])
     return [data]

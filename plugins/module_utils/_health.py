@@ -30,7 +30,7 @@ from urllib.parse import urljoin, urlsplit
 from ansible_collections.opsready.runbooks.plugins.module_utils import _postgres
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
-TYPES = ("http", "tcp", "tls", "postgres", "redis", "disk", "command")
+TYPES = ("http", "metrics", "tcp", "tls", "postgres", "redis", "disk", "command")
 RANK = {"ok": 0, "skipped": 0, "warning": 1, "critical": 2, "error": 3}
 FAILING = {"never": (), "critical": ("critical", "error"), "warning": ("warning", "critical", "error")}
 
@@ -44,15 +44,18 @@ THRESHOLDS = {
     "memory_pct": {"warning": 80, "critical": 95},
     "queue_length": {"warning": 100, "critical": 1000},
     "disk_pct": {"warning": 75, "critical": 90},
+    "error_rate_pct": {"warning": None, "critical": 5},
+    "p95_ms": {"warning": None, "critical": 2000},
 }
 METRICS = {
-    "http": ("latency_ms",), "tcp": ("latency_ms",), "tls": ("cert_days",),
+    "http": ("latency_ms",), "metrics": ("error_rate_pct", "p95_ms"), "tcp": ("latency_ms",), "tls": ("cert_days",),
     "postgres": ("connections_pct", "replication_lag_seconds", "replication_lag_bytes"),
     "redis": ("memory_pct", "queue_length"), "disk": ("disk_pct",), "command": (),
 }
 LOWER_IS_WORSE = ("cert_days",)
 UNITS = {"latency_ms": " ms", "cert_days": " days", "connections_pct": "%", "replication_lag_seconds": " s",
-         "replication_lag_bytes": " bytes", "memory_pct": "%", "queue_length": " items", "disk_pct": "%"}
+         "replication_lag_bytes": " bytes", "memory_pct": "%", "queue_length": " items", "disk_pct": "%",
+         "error_rate_pct": "%", "p95_ms": " ms"}
 BODY_LIMIT = 1 << 20
 
 
@@ -134,7 +137,14 @@ def _validate(where, kind, spec):
             except re.error as e:
                 raise OpsreadyError("%s: %s %r is not a valid regular expression: %s"
                                     % (where, option, spec[option], e))
-    if kind == "http":
+    if kind == "metrics":
+        try:
+            re.compile(spec["error_codes"])
+        except re.error as e:
+            raise OpsreadyError("%s: error_codes %r is not a valid regular expression: %s" % (where, spec["error_codes"], e))
+        if spec["window"] <= 0 or spec["min_requests"] < 1:
+            raise OpsreadyError("%s: window must be more than 0 seconds and min_requests at least 1" % where)
+    if kind in ("http", "metrics"):
         if urlsplit(spec["url"]).scheme not in ("http", "https") or not urlsplit(spec["url"]).hostname:
             raise OpsreadyError("%s: url %r must be an absolute http:// or https:// URL" % (where, spec["url"]))
         if spec.get("json"):
@@ -244,6 +254,110 @@ def _tls_context(validate, ca_path=None):
     return context
 
 
+# The app's own signals: counters and a latency histogram in the Prometheus text format, compared between two
+# scrapes. Only the difference counts (what happened in the window), as Prometheus's increase() would have it.
+SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """[(name, labels, value)] of every sample in a Prometheus text exposition."""
+    samples = []
+    for line in text.splitlines():
+        found = SAMPLE_RE.match(line)
+        if found and not line.startswith("#"):
+            labels = dict(LABEL_RE.findall(found.group(2) or ""))
+            samples.append((found.group(1), labels, float(found.group(3))))
+    return samples
+
+
+def tally(samples, spec):
+    """The counts that matter at one scrape: requests, errors, and the latency histogram's cumulative buckets."""
+    match = spec.get("match") or {}
+
+    def matching(labels):
+        return all(labels.get(key) == str(value) for key, value in match.items())
+
+    requests = errors = 0.0
+    buckets = {}
+    for name, labels, value in samples:
+        if not matching(labels):
+            continue
+        if name == spec["requests"]:
+            requests += value
+            if re.fullmatch(spec["error_codes"], labels.get(spec["code_label"], "")):
+                errors += value
+        elif name == spec["duration"] + "_bucket" and "le" in labels:
+            bound = float(labels["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + value
+    return {"requests": requests, "errors": errors, "buckets": buckets}
+
+
+def increase(now, before):
+    """now - before; after a counter reset (the app restarted: counts went down) the counts since the restart."""
+    if before is None or now["requests"] < before["requests"]:
+        return now
+    return {"requests": now["requests"] - before["requests"], "errors": now["errors"] - before["errors"],
+            "buckets": {bound: count - before["buckets"].get(bound, 0.0) for bound, count in now["buckets"].items()}}
+
+
+def quantile(q, buckets):
+    """Prometheus's histogram_quantile: linear inside the bucket holding the rank; None without observations."""
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return None
+    rank = q * buckets[bounds[-1]]
+    lower, below = 0.0, 0.0
+    for index, bound in enumerate(bounds):
+        if buckets[bound] >= rank:
+            if bound == float("inf"):
+                return bounds[index - 1] if index else None
+            inside = buckets[bound] - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside > 0 else 1)
+        lower, below = bound, buckets[bound]
+    return None
+
+
+def _scrape(spec, timeout):
+    context = _tls_context(spec["validate_certs"], spec.get("ca_path")) if spec["url"].startswith("https") else None
+    status, payload, url = _http_request(spec["url"], "GET", dict(spec.get("headers") or {}), None, timeout, context, False)
+    if status != 200:
+        raise ValueError("metrics endpoint %s answered HTTP %d" % (url, status))
+    text = payload.decode("utf-8", "replace")
+    declared = re.findall(r"^# TYPE (\S+) counter", text, re.M)  # a counter with no request yet has no samples
+    family = re.sub(r"_total$", "", spec["requests"])
+    samples = parse_metrics(text)
+    if not {family, spec["requests"]} & set(declared) and not any(name == spec["requests"] for name, labels, value in samples):
+        raise ValueError("%s has no counter %s" % (url, spec["requests"]))
+    return tally(samples, spec), time.monotonic()
+
+
+def probe_metrics(spec, limits, timeout):
+    """Error rate and p95 latency over a window: since this check's previous scrape in this run (a watch sweeps
+    again and again), or over spec["window"] seconds on the first sweep."""
+    before = spec.get("_previous")
+    if before is None:
+        before = _scrape(spec, timeout)
+        time.sleep(spec["window"])
+    now = _scrape(spec, timeout)
+    spec["_previous"] = now
+    window = increase(now[0], before[0])
+    seconds = round(now[1] - before[1], 1)
+    requests, errors = int(window["requests"]), int(window["errors"])
+    p95 = quantile(0.95, window["buckets"])
+    observed = {"window_s": seconds, "requests": requests, "errors": errors,
+                "error_rate_pct": round(100.0 * errors / requests, 2) if requests else None,
+                "p95_ms": round(p95 * 1000, 1) if p95 is not None else None}
+    summary = "%d requests in %s s: %d errors%s, p95 %s" % (
+        requests, _num(seconds), errors, " (%s%%)" % _num(observed["error_rate_pct"]) if requests else "",
+        "%s ms" % _num(observed["p95_ms"]) if p95 is not None else "unknown")
+    if requests < spec["min_requests"]:
+        return observed, [], summary + "; fewer than %d requests, not judged" % spec["min_requests"]
+    findings = grade("error_rate_pct", observed["error_rate_pct"], limits["error_rate_pct"], label="error rate")
+    findings += grade("p95_ms", observed["p95_ms"], limits["p95_ms"], label="p95 latency")
+    return observed, findings, summary
+
+
 def probe_tcp(spec, limits, timeout):
     start = time.monotonic()
     with socket.create_connection((spec["host"], spec["port"]), timeout=timeout):
@@ -316,7 +430,13 @@ PG_REPLICAS = """SELECT application_name, coalesce(client_addr::text, 'local'), 
 PG_REPLICA_LAG = """SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
     ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8,
   coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::int8,
-  (SELECT status FROM pg_stat_wal_receiver), (SELECT count(*) FROM pg_stat_wal_receiver)"""
+  (SELECT status FROM pg_stat_wal_receiver), (SELECT count(*) FROM pg_stat_wal_receiver),
+  pg_last_wal_receive_lsn()::text"""
+# WAL received but not yet replayed that holds no transaction (a checkpoint record on an idle primary) would count
+# as the time since the last replayed commit: minutes of "lag" on a replica that is up to date. So when it is
+# behind, look again shortly: replayed up to what it had received means it was only WAL in flight.
+PG_REPLAYED = "SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn"
+REPLAY_RECHECK_SECONDS = 0.2
 NEEDS_MONITOR = "the login role cannot see replication state: grant it pg_monitor"
 
 
@@ -332,7 +452,12 @@ def probe_postgres(spec, limits, timeout):
                         "connections_pct": round(100.0 * used / max_connections, 1)}
             if in_recovery:
                 cur.execute(PG_REPLICA_LAG)
-                lag_seconds, lag_bytes, receiver, receivers = cur.fetchone()
+                lag_seconds, lag_bytes, receiver, receivers, received = cur.fetchone()
+                if lag_bytes and received and re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", received):
+                    time.sleep(REPLAY_RECHECK_SECONDS)
+                    cur.execute(PG_REPLAYED % received)
+                    if cur.fetchone()[0]:
+                        lag_seconds, lag_bytes = 0.0, 0
                 observed.update(wal_receiver=receiver, replication_visible=not (receivers and receiver is None))
             else:
                 cur.execute(PG_REPLICAS)
@@ -440,7 +565,7 @@ def probe_command(spec, limits, timeout):
     return observed, findings, "exit %d%s" % (done.returncode, ": " + stdout[:60] if stdout else "")
 
 
-PROBES = {"http": probe_http, "tcp": probe_tcp, "tls": probe_tls, "postgres": probe_postgres,
+PROBES = {"http": probe_http, "metrics": probe_metrics, "tcp": probe_tcp, "tls": probe_tls, "postgres": probe_postgres,
           "redis": probe_redis, "disk": probe_disk, "command": probe_command}
 
 
@@ -539,23 +664,26 @@ def summarize(results, fail_on="never", label=lambda result: result["name"]):
 
 
 def run(checks, concurrency, deadline, wait_timeout=0, wait_interval=5, wait_until="ok", check_mode=False,
-        fail_on="never", clock=time.monotonic, sleep=time.sleep):
+        fail_on="never", clock=time.monotonic, sleep=time.sleep, watch=0):
     """Sweep; with wait_timeout, sweep again (back-off from 1 s up to wait_interval) until no check is worse
-    than wait_until or the time is up. Returns the last sweep's results, its summary, attempts and elapsed."""
+    than wait_until or the time is up. With watch, the other way round: sweep every wait_interval seconds until
+    a check is worse than wait_until or the time is up (the watch after a deploy).
+    Returns the last sweep's results, its summary, attempts and elapsed."""
     warm_up(checks)
     start = clock()
-    attempts, pause = 0, min(1.0, wait_interval)
+    attempts, pause = 0, min(1.0, wait_interval) if not watch else wait_interval
     while True:
         attempts += 1
         results = sweep(checks, concurrency, deadline, check_mode)
         summary = summarize(results, fail_on)
-        remaining = wait_timeout - (clock() - start)
-        if RANK[summary["state"]] <= RANK[wait_until] or remaining <= 0:
+        healthy = RANK[summary["state"]] <= RANK[wait_until]
+        remaining = (watch or wait_timeout) - (clock() - start)
+        if remaining <= 0 or (healthy != bool(watch)):
             break
         sleep(min(pause, remaining))
-        pause = min(pause * 2, wait_interval)
+        pause = pause if watch else min(pause * 2, wait_interval)
     return {"checks": results, "summary": summary, "attempts": attempts, "elapsed": round(clock() - start, 3),
-            "healthy": RANK[summary["state"]] <= RANK[wait_until]}
+            "healthy": healthy}
 
 
 def message(summary):
@@ -571,3 +699,8 @@ def check_settings(params):
             raise OpsreadyError("%s must be greater than 0, got %s" % (option, params[option]))
     if params["wait_timeout"] < 0:
         raise OpsreadyError("wait_timeout must be 0 (one sweep) or more seconds, got %s" % params["wait_timeout"])
+    if params["watch"] < 0:
+        raise OpsreadyError("watch must be 0 (no watch) or more seconds, got %s" % params["watch"])
+    if params["watch"] and params["wait_timeout"]:
+        raise OpsreadyError("watch (sweep until unhealthy) and wait_timeout (sweep until healthy) exclude each "
+                            "other: give one")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: health_check
-short_description: Check a whole platform at once (HTTP, TCP, TLS, PostgreSQL, Redis, disk, commands)
+short_description: Check a whole platform at once (HTTP, app metrics, TCP, TLS, PostgreSQL, Redis, disk, commands)
 version_added: 0.1.0
 description:
   - Runs a list of checks concurrently on a bounded pool of workers, each with its own timeout and the whole sweep
@@ -22,7 +22,8 @@ description:
   - The module never fails because a check failed unless O(fail_on) says so; by default it only reports, and the
     playbook decides (for example with C(failed_when) on RV(summary.failing)).
   - With O(wait_timeout) it sweeps again until every check is at most O(wait_until), or the time is up (the "wait
-    until healthy" gate after a rollback or a failover).
+    until healthy" gate after a rollback or a failover). With O(watch) it sweeps until a check is worse than
+    O(wait_until), or the time is up (the watch after a deploy that decides a rollback).
   - Checks run on the host the task runs on; the Python packages each type needs must be there
     (psycopg2 for V(postgres), redis for V(redis), cryptography for V(tls), jmespath for JSON expectations).
 author:
@@ -109,6 +110,67 @@ options:
               critical:
                 description: The value at which the state becomes V(critical).
                 type: float
+      metrics:
+        description:
+          - The app's own error rate and p95 latency, from its Prometheus metrics (text format), read from a request counter
+            with a status code label and a latency histogram. Only what happened in a window counts, the difference
+            between two scrapes (a restart of the app, which resets its counters, counts from the restart).
+          - The window is O(checks[].metrics.window) seconds on the first sweep; with O(watch), every later sweep
+            judges the time since the previous one.
+          - With fewer than O(checks[].metrics.min_requests) requests in the window the rates are reported but not
+            judged (the check is V(ok)); pair it with a liveness check, which sees an app that answers nothing.
+        type: dict
+        suboptions:
+          url:
+            description: The metrics endpoint, an absolute C(http://) or C(https://) URL.
+            type: str
+            required: true
+          headers:
+            description: Request headers (for example an authorization header).
+            type: dict
+          validate_certs:
+            description: Verify the endpoint's TLS certificate.
+            type: bool
+            default: true
+          ca_path:
+            description: CA bundle for O(checks[].metrics.validate_certs).
+            type: path
+          requests:
+            description: The request counter's sample name.
+            type: str
+            default: http_requests_total
+          duration:
+            description: The latency histogram's name (seconds; its C(_bucket) samples are read).
+            type: str
+            default: http_request_duration_seconds
+          code_label:
+            description: The counter's label holding the HTTP status code.
+            type: str
+            default: code
+          error_codes:
+            description: A regular expression for the status codes that count as errors.
+            type: str
+            default: 5..
+          match:
+            description: Only series whose labels have these values count (for example C(handler=api)).
+            type: dict
+            default: {}
+          window:
+            description: Seconds between the two scrapes of the first sweep.
+            type: float
+            default: 10
+          min_requests:
+            description: Fewer requests than this in the window are not judged.
+            type: int
+            default: 20
+          error_rate_pct:
+            description: Error rate thresholds in percent of the requests (defaults in O(thresholds.error_rate_pct)).
+            type: dict
+            suboptions: *limits
+          p95_ms:
+            description: 95th percentile latency thresholds in milliseconds (defaults in O(thresholds.p95_ms)).
+            type: dict
+            suboptions: *limits
       tcp:
         description: A TCP connection within a latency budget.
         type: dict
@@ -303,7 +365,7 @@ options:
         key. A state is reached at the value (for O(thresholds.cert_days), when the days left fall below it).
       - 'Defaults: C(latency_ms) 200/2000, C(cert_days) 21/7, C(connections_pct) 80/95, C(replication_lag_seconds)
         30/none, C(replication_lag_bytes) none/none, C(memory_pct) 80/95, C(queue_length) 100/1000, C(disk_pct)
-        75/90 (warning/critical).'
+        75/90, C(error_rate_pct) none/5, C(p95_ms) none/2000 (warning/critical).'
     type: dict
     default: {}
     suboptions:
@@ -339,6 +401,14 @@ options:
         description: File system space used, percent.
         type: dict
         suboptions: *limits
+      error_rate_pct:
+        description: Requests answered with an error status, percent of all requests in the window (V(metrics) checks).
+        type: dict
+        suboptions: *limits
+      p95_ms:
+        description: 95th percentile request latency in the window, milliseconds (V(metrics) checks).
+        type: dict
+        suboptions: *limits
   concurrency:
     description: How many checks run at the same time.
     type: int
@@ -356,11 +426,20 @@ options:
     type: float
     default: 0
   wait_interval:
-    description: Longest pause between sweeps while waiting (the pause starts at one second and doubles).
+    description: Longest pause between sweeps while waiting (the pause starts at one second and doubles); the pause
+      between sweeps while watching.
     type: float
     default: 5
+  watch:
+    description:
+      - Watch instead of wait. Sweep every O(wait_interval) seconds, for this many seconds, and stop at the first
+        sweep where a check is worse than O(wait_until). Use it after a deploy to decide whether to roll back;
+        RV(healthy) says whether the release held. V(0) does not watch.
+      - Excludes O(wait_timeout).
+    type: float
+    default: 0
   wait_until:
-    description: The worst state that counts as healthy while waiting, and for RV(healthy).
+    description: The worst state that counts as healthy while waiting or watching, and for RV(healthy).
     type: str
     choices: [ok, warning]
     default: ok
@@ -415,6 +494,26 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: health.summary.failing | length == 0
     fail_msg: "{{ health.checks | rejectattr('ok') | map(attribute='reason') | list }}"
+
+- name: Watch a new release for 5 minutes - its own error rate (5 % critical) and p95 (2 s), and its liveness
+  opsready.runbooks.health_check:
+    checks:
+      - name: api error rate and p95
+        metrics:
+          url: http://127.0.0.1:8000/metrics
+          requests: demo_http_requests_total
+          duration: demo_http_request_duration_seconds
+          match: {handler: api}
+      - name: api liveness
+        http: {url: http://127.0.0.1/health}
+    watch: 300
+    wait_interval: 10
+  register: watched
+
+- name: Roll back when the release did not hold
+  ansible.builtin.include_role:
+    name: opsready.runbooks.rollback
+  when: not watched.healthy
 
 - name: Wait until healthy after a rollback (up to 2 minutes), failing if it never gets there
   opsready.runbooks.health_check:
@@ -541,6 +640,13 @@ def argument_spec():
                      body_regex={"type": "str"}, validate_certs={"type": "bool", "default": True},
                      ca_path={"type": "path"}, follow_redirects={"type": "bool", "default": False},
                      **limits("latency_ms")),
+        "metrics": dict(url={"type": "str", "required": True}, headers={"type": "dict"},
+                        validate_certs={"type": "bool", "default": True}, ca_path={"type": "path"},
+                        requests={"type": "str", "default": "http_requests_total"},
+                        duration={"type": "str", "default": "http_request_duration_seconds"},
+                        code_label={"type": "str", "default": "code"}, error_codes={"type": "str", "default": "5.."},
+                        match={"type": "dict", "default": {}}, window={"type": "float", "default": 10},
+                        min_requests={"type": "int", "default": 20}, **limits("error_rate_pct", "p95_ms")),
         "tcp": dict(host={"type": "str", "required": True}, port={"type": "int", "required": True},
                     **limits("latency_ms")),
         "tls": dict(host={"type": "str", "required": True}, port={"type": "int", "default": 443},
@@ -574,6 +680,7 @@ def argument_spec():
         wait_timeout={"type": "float", "default": 0},
         wait_interval={"type": "float", "default": 5},
         wait_until={"type": "str", "choices": ["ok", "warning"], "default": "ok"},
+        watch={"type": "float", "default": 0},
         fail_on={"type": "str", "choices": ["never", "critical", "warning"], "default": "never"},
     )
 
@@ -587,7 +694,8 @@ def main():
     except OpsreadyError as e:
         module.fail_json(msg=str(e))
     outcome = health.run(checks, params["concurrency"], params["deadline"], params["wait_timeout"],
-                         params["wait_interval"], params["wait_until"], module.check_mode, params["fail_on"])
+                         params["wait_interval"], params["wait_until"], module.check_mode, params["fail_on"],
+                         watch=params["watch"])
     msg = health.message(outcome["summary"])
     failing = [r for r in outcome["checks"] if r["name"] in outcome["summary"]["failing"]]
     if failing:

@@ -267,3 +267,65 @@ def test_outside_the_change_window_the_rollback_is_refused_and_changes_nothing(t
     assert evidence["change_window"]["override_reason"] == reason
     assert evidence["timeline"][1]["step"] == "change window" and reason in evidence["timeline"][1]["detail"]
     assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS}
+
+
+# ------------------------------------------------------------------------------------ automatic rollback trigger
+def watch(tmp_path, *args):
+    run = ansible_playbook("playbooks/release_watch.yml", "-e", "release_watch_evidence_dir=%s" % tmp_path,
+                           "-e", "rollback_evidence_dir=%s" % tmp_path, "-e", "release_watch_interval=2", *args)
+    found = {kind: sorted(tmp_path.glob(kind + "-*.json")) for kind in ("release_watch", "rollback")}
+    return run, {kind: json.loads(paths[-1].read_text()) if paths else None for kind, paths in found.items()}
+
+
+def under_traffic(lab, action):
+    """Run action() while a client polls the API through the load balancer; (its result, the poller)."""
+    poller = Poller(lab)
+    poller.start()
+    try:
+        return action(), poller
+    finally:
+        poller.stop.set()
+        poller.join()
+
+
+def test_a_release_that_holds_is_left_alone(tmp_path, lab, hosts):
+    forward()
+    (run, evidence), poller = under_traffic(lab, lambda: watch(tmp_path, "-e", "release_watch_seconds=8"))
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert set(recap_changed(run.stdout).values()) == {0}
+    assert evidence["release_watch"]["held"] is True and evidence["release_watch"]["triggers"] == []
+    assert evidence["rollback"] is None
+    assert all(host["sweeps"] >= 3 for host in evidence["release_watch"]["hosts"].values())
+    checks = evidence["release_watch"]["hosts"]["app1"]["checks"]
+    assert checks[0][:2] == ["api error rate and p95", "ok"] and " 0 errors (0%)" in checks[0][2], checks
+    assert poller.failures == [] and poller.codes[200] > 20
+    assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS}
+
+
+def test_a_release_whose_api_fails_is_rolled_back_automatically(tmp_path, lab, hosts):
+    """1.1.0 "has a bug": every API request it serves fails (the lab's fault switch, for that release only).
+    The watch sees the app's own error rate pass 5 % and rolls back to 1.0.0, which serves again."""
+    forward()
+    fault = json.dumps({"release": "1.1.0", "api_status": 500})
+    for name in APP_HOSTS:
+        hosts[name].check_output("printf '%%s' %s > /etc/demo/fault.json && chmod 0644 /etc/demo/fault.json", fault)
+    try:
+        started = time.monotonic()
+        (run, evidence), poller = under_traffic(lab, lambda: watch(tmp_path, "-e", "release_watch_seconds=120"))
+        seconds = time.monotonic() - started
+    finally:
+        for name in APP_HOSTS:
+            hosts[name].check_output("rm -f /etc/demo/fault.json")
+    assert run.returncode != 0
+    assert "The release did not hold: app1 api error rate and p95: error rate 100% reached the critical threshold 5%" \
+        in run.stdout and "Rolled back (see the rollback evidence)." in run.stdout
+    assert evidence["release_watch"]["held"] is False
+    assert all(host["sweeps"] == 1 for host in evidence["release_watch"]["hosts"].values())   # the first sweep saw it
+    assert evidence["rollback"]["result"] == "done"
+    assert evidence["rollback"]["change_window"]["override_reason"].startswith(
+        "automatic rollback, the release did not hold: app1 api error rate and p95: error rate 100%")
+    assert live_releases(hosts) == {name: "releases/1.0.0" for name in APP_HOSTS} and schema(hosts) == "0001"
+    assert poller.codes[500] > 0 and poller.codes[200] > 0     # failing before, serving after
+    dummy, after = under_traffic(lab, lambda: time.sleep(2))
+    assert after.failures == [] and after.codes[200] > 10
+    print("release watch on the lab: bad release seen and rolled back in %.1f s" % seconds)

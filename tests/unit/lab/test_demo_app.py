@@ -11,16 +11,28 @@ RELEASE = {"version": "1.1.0", "schema": "0002"}
 CFG = demoapp.settings({})
 
 
-def call(method, path, body=b""):
+def call_raw(method, path, body=b""):
     captured = {}
 
     def start_response(status, headers):
-        captured["status"] = status
+        captured.update(status=status, headers=dict(headers))
 
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
                "wsgi.input": io.BytesIO(body)}
-    payload = b"".join(demoapp.application(environ, start_response))
+    return captured, b"".join(demoapp.application(environ, start_response))
+
+
+def call(method, path, body=b""):
+    captured, payload = call_raw(method, path, body)
     return captured["status"], json.loads(payload)
+
+
+def sample(name, **labels):
+    """One value from the app's own /metrics text (0 when the series does not exist yet)."""
+    captured, text = call_raw("GET", "/metrics")
+    assert captured["status"] == "200 OK" and captured["headers"]["Content-Type"].startswith("text/plain")
+    wanted = name + "{" + ",".join('%s="%s"' % item for item in sorted(labels.items())) + "} "
+    return next((float(line[len(wanted):]) for line in text.decode().splitlines() if line.startswith(wanted)), 0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +133,38 @@ def test_liveness_fault_switch_fails_and_slows_only_health(monkeypatch, tmp_path
 
 def test_no_fault_file_means_no_fault(tmp_path):
     assert demoapp.liveness_fault(str(tmp_path / "absent.json")) == {}
+
+
+def test_metrics_count_requests_by_handler_and_code(monkeypatch):
+    monkeypatch.setattr(demoapp, "liveness_fault", lambda: {})
+    before = (sample("demo_http_requests_total", code="404", handler="other"),
+              sample("demo_http_requests_total", code="200", handler="health"),
+              sample("demo_http_request_duration_seconds_count", handler="health"))
+    call("GET", "/nope")
+    call("GET", "/health")
+    call("GET", "/health")
+    assert sample("demo_http_requests_total", code="404", handler="other") == before[0] + 1
+    assert sample("demo_http_requests_total", code="200", handler="health") == before[1] + 2
+    assert sample("demo_http_request_duration_seconds_count", handler="health") == before[2] + 2
+    assert sample("demo_http_request_duration_seconds_bucket", handler="health", le="10.0") >= before[2] + 2
+
+
+@pytest.mark.parametrize("fault, status, slept", [
+    ({"api_status": 500}, "500 Internal Server Error", [0]),
+    ({"api_status": 500, "release": "1.1.0"}, "500 Internal Server Error", [0]),
+    ({"api_delay_ms": 2500, "api_status": 503}, "503 Service Unavailable", [2.5]),
+])
+def test_api_fault_fails_and_slows_only_the_api(monkeypatch, fault, status, slept):
+    monkeypatch.setattr(demoapp, "liveness_fault", lambda: fault)
+    before = sample("demo_http_requests_total", code=status.split()[0], handler="api")
+    pauses = []
+    monkeypatch.setattr(demoapp.time, "sleep", pauses.append)
+    assert call("GET", "/api/items")[0] == status and pauses == slept
+    assert sample("demo_http_requests_total", code=status.split()[0], handler="api") == before + 1
+    assert call("GET", "/health")[0] == "200 OK"
+
+
+def test_api_fault_for_another_release_does_nothing(monkeypatch):
+    monkeypatch.setattr(demoapp, "liveness_fault", lambda: {"api_status": 500, "release": "2.0.0"})
+    monkeypatch.setattr(demoapp, "list_items", lambda cfg: (200, {"count": 0, "last_id": 0}))
+    assert call("GET", "/api/items") == ("200 OK", {"count": 0, "last_id": 0})

@@ -1,13 +1,17 @@
 """Health checks: grading, validation of definitions, each probe against real loopback servers, sweep and wait."""
+import http.server
 import re
 import sys
+import threading
 import types
 
+import prometheus_client
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.opsready.runbooks.plugins.module_utils import _health as health
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 from ansible_collections.opsready.runbooks.plugins.modules.health_check import argument_spec
+from prometheus_client.exposition import MetricsHandler
 
 
 def prepared(*checks, **module_params):
@@ -66,8 +70,11 @@ def test_thresholds_resolve_check_over_module_over_runbook_defaults():
      "warning threshold 95.0 is beyond its critical threshold 90.0"),
     ([{"name": "a", "tls": {"host": "h", "cert_days": {"warning": 5, "critical": 10}}}], "beyond its critical"),
     ([{"name": "a", "command": {"cmd": "   "}}], "non-empty cmd or argv"),
-    ([{"name": "a"}], r"give exactly one check type \(one of http, tcp, tls, postgres, redis, disk, command\), "
-                      "got none"),
+    ([{"name": "a"}], r"give exactly one check type \(one of http, metrics, tcp, tls, postgres, redis, disk, "
+                      r"command\), got none"),
+    ([{"name": "a", "metrics": {"url": "http://h/metrics", "error_codes": "5(("}}], "error_codes .* not a valid"),
+    ([{"name": "a", "metrics": {"url": "http://h/metrics", "window": 0}}], "window must be more than 0"),
+    ([{"name": "a", "metrics": {"url": "h:8000/metrics"}}], "must be an absolute http"),
     ([{"name": "a", "http": {"url": "http://h/"}, "tcp": {"host": "h", "port": 1}}], "got http, tcp"),
 ])
 def test_malformed_definitions_are_refused_with_what_to_fix(checks, message):
@@ -89,10 +96,18 @@ def test_unknown_types_and_wrong_shapes_fail_the_argument_spec(check, message):
     assert message in " ".join(result.error_messages)
 
 
-@pytest.mark.parametrize("option, value", [("concurrency", 0), ("timeout", -1), ("deadline", 0), ("wait_timeout", -5)])
+@pytest.mark.parametrize("option, value", [("concurrency", 0), ("timeout", -1), ("deadline", 0), ("wait_timeout", -5),
+                                           ("watch", -1)])
 def test_module_numbers_must_make_sense(option, value):
-    params = {"concurrency": 16, "timeout": 5, "deadline": 60, "wait_timeout": 0, "wait_interval": 5, option: value}
+    params = {"concurrency": 16, "timeout": 5, "deadline": 60, "wait_timeout": 0, "wait_interval": 5, "watch": 0,
+              option: value}
     with pytest.raises(OpsreadyError, match=option):
+        health.check_settings(params)
+
+
+def test_watch_and_wait_exclude_each_other():
+    params = {"concurrency": 16, "timeout": 5, "deadline": 60, "wait_timeout": 60, "wait_interval": 5, "watch": 60}
+    with pytest.raises(OpsreadyError, match="exclude each other"):
         health.check_settings(params)
 
 
@@ -270,15 +285,25 @@ def test_postgres_primary_grades_connections_and_replica_lag(monkeypatch):
 
 
 def test_postgres_replica_that_does_not_stream_and_a_wrong_role(monkeypatch):
-    fake_postgres(monkeypatch, ("15.8", True, 3, 100), (0.0, 0, None, 0))
+    fake_postgres(monkeypatch, ("15.8", True, 3, 100), (0.0, 0, None, 0, None))
     result = run_one({"name": "db", "postgres": {"role": "primary"}})
     assert result["state"] == "critical"
     assert result["reason"] == ("is a replica, expected a primary; "
                                 "replica is not streaming from its primary (WAL receiver: not running)")
 
 
+@pytest.mark.parametrize("replayed_since, lag", [(True, 0.0), (False, 180.3)])
+def test_postgres_replica_behind_only_by_wal_in_flight_has_no_lag(monkeypatch, replayed_since, lag):
+    """Idle primary: a checkpoint record received, not replayed yet; the last commit was 3 minutes ago."""
+    monkeypatch.setattr(health, "REPLAY_RECHECK_SECONDS", 0)
+    fake_postgres(monkeypatch, ("15.8", True, 3, 100), (180.3, 104, "streaming", 1, "0/3000148"), (replayed_since,))
+    result = run_one({"name": "db", "postgres": {"role": "replica"}})
+    assert result["observed"]["lag_seconds"] == lag
+    assert result["state"] == ("ok" if replayed_since else "warning")
+
+
 def test_postgres_without_pg_monitor_says_to_grant_it(monkeypatch):
-    fake_postgres(monkeypatch, ("15.8", True, 3, 100), (0.0, 0, None, 1))  # a receiver row, its status hidden
+    fake_postgres(monkeypatch, ("15.8", True, 3, 100), (0.0, 0, None, 1, None))  # a receiver row, its status hidden
     result = run_one({"name": "db", "postgres": {"role": "replica"}})
     assert (result["state"], result["reason"]) == ("error", health.NEEDS_MONITOR)
 
@@ -394,6 +419,20 @@ def test_wait_gives_up_at_the_timeout_and_returns_the_last_results(monkeypatch):
     assert clock.pauses == [1, 2, 4, 3]
 
 
+def test_watch_sweeps_until_unhealthy_at_a_steady_interval(monkeypatch):
+    sweeps(monkeypatch, "ok", "ok", "critical", "ok")
+    clock = Clock()
+    outcome = health.run([], 1, 1, watch=60, wait_interval=10, clock=clock, sleep=clock.sleep)
+    assert (outcome["attempts"], outcome["healthy"], clock.pauses) == (3, False, [10, 10])
+
+
+def test_watch_that_stays_healthy_runs_its_whole_time(monkeypatch):
+    sweeps(monkeypatch, "ok")
+    clock = Clock()
+    outcome = health.run([], 1, 1, watch=25, wait_interval=10, clock=clock, sleep=clock.sleep)
+    assert (outcome["attempts"], outcome["healthy"], clock.pauses, outcome["elapsed"]) == (4, True, [10, 10, 5], 25)
+
+
 def test_wait_until_warning_accepts_warnings(monkeypatch):
     sweeps(monkeypatch, "warning")
     outcome = health.run([], 1, 1, wait_timeout=10, wait_until="warning", clock=Clock(), sleep=pytest.fail)
@@ -408,3 +447,103 @@ def test_summary_and_policy():
     assert health.summarize(results, "warning")["failing"] == ["b", "c", "d"]
     assert health.summarize(results, "never")["failing"] == []
     assert health.message(summary) == "5 checks: 1 ok, 1 warning, 1 critical, 1 error, 1 skipped"
+
+
+# ------------------------------------------------------------------------------------------------- metrics
+@pytest.fixture
+def app_metrics():
+    """A real Prometheus endpoint on loopback (prometheus_client), with the demo app's metric names."""
+    registry = prometheus_client.CollectorRegistry()
+    requests = prometheus_client.Counter("demo_http_requests", "requests", ["handler", "code"], registry=registry)
+    duration = prometheus_client.Histogram("demo_http_request_duration_seconds", "latency", ["handler"],
+                                           buckets=(.01, .025, .05, .1, .5, 1, 2, 2.5, 5), registry=registry)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), MetricsHandler.factory(registry))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def serve(handler, code, seconds, count):
+        for dummy in range(count):
+            requests.labels(handler, str(code)).inc()
+            duration.labels(handler).observe(seconds)
+
+    yield "http://127.0.0.1:%d/metrics" % server.server_port, serve
+    server.shutdown()
+
+
+def metrics_check(url, **options):
+    spec = dict(url=url, requests="demo_http_requests_total", duration="demo_http_request_duration_seconds",
+                match={"handler": "api"})
+    return prepared({"name": "app", "metrics": dict(spec, **options)})[0]
+
+
+def test_parse_metrics_reads_names_labels_and_values():
+    text = '# HELP x y\nreqs_total{code="500",path="a \\"b\\""} 3.0\nup 1\nlat_bucket{le="+Inf"} 7\n'
+    assert health.parse_metrics(text) == [("reqs_total", {"code": "500", "path": 'a \\"b\\"'}, 3.0),
+                                          ("up", {}, 1.0), ("lat_bucket", {"le": "+Inf"}, 7.0)]
+
+
+@pytest.mark.parametrize("buckets, p95", [
+    ({0.1: 50, 0.5: 90, 1.0: 100, float("inf"): 100}, 0.75),   # linear inside (0.5, 1]
+    ({0.1: 100, float("inf"): 100}, 0.095),
+    ({0.1: 0, 2.5: 0, float("inf"): 10}, 2.5),                 # beyond the last bound: that bound
+    ({0.1: 0, float("inf"): 0}, None),
+    ({}, None),
+])
+def test_quantile_as_prometheus_computes_it(buckets, p95):
+    assert health.quantile(0.95, buckets) == pytest.approx(p95) if p95 is not None else health.quantile(0.95, buckets) is None
+
+
+def test_increase_counts_from_a_restart_when_counters_went_down():
+    before = {"requests": 100.0, "errors": 5.0, "buckets": {1.0: 100.0}}
+    assert health.increase({"requests": 130.0, "errors": 6.0, "buckets": {1.0: 130.0}}, before) == \
+        {"requests": 30.0, "errors": 1.0, "buckets": {1.0: 30.0}}
+    restarted = {"requests": 4.0, "errors": 0.0, "buckets": {1.0: 4.0}}
+    assert health.increase(restarted, before) == restarted
+
+
+def test_metrics_error_rate_and_p95_over_the_window_only(app_metrics):
+    url, serve = app_metrics
+    serve("api", 500, 0.01, 50)      # before the window: must not count
+    check = metrics_check(url)
+    check["spec"]["_previous"] = health._scrape(check["spec"], 5)
+    serve("api", 200, 0.03, 90)
+    serve("api", 500, 3.0, 10)
+    serve("health", 503, 0.01, 500)  # not an api request: not counted (match)
+    result = health.run_check(check)
+    observed = result["observed"]
+    assert (observed["requests"], observed["errors"], observed["error_rate_pct"]) == (100, 10, 10.0)
+    assert observed["p95_ms"] == pytest.approx(3750.0)   # rank 95 in (2.5, 5]: 2.5 + 2.5 * 5/10 s
+    assert result["state"] == "critical"
+    assert result["reason"] == ("error rate 10% reached the critical threshold 5%; "
+                                "p95 latency 3750 ms reached the critical threshold 2000 ms")
+
+
+def test_metrics_healthy_window_and_its_thresholds(app_metrics):
+    url, serve = app_metrics
+    check = metrics_check(url, p95_ms={"warning": 40})
+    check["spec"]["_previous"] = health._scrape(check["spec"], 5)
+    serve("api", 200, 0.03, 99)
+    serve("api", 404, 0.03, 1)       # a client error is not an error of the app
+    result = health.run_check(check)
+    assert result["state"] == "warning" and "p95 latency 48.8 ms reached the warning threshold 40 ms" in result["reason"]
+    assert result["observed"]["error_rate_pct"] == 0.0
+    check["spec"]["_previous"] = health._scrape(check["spec"], 5)
+    serve("api", 200, 0.01, 30)      # the next sweep judges only what came after the previous one
+    result = health.run_check(check)
+    assert (result["state"], result["observed"]["requests"]) == ("ok", 30)
+    assert result["reason"].startswith("30 requests in ") and result["reason"].endswith(": 0 errors (0%), p95 9.5 ms")
+
+
+def test_metrics_first_sweep_scrapes_twice_and_too_few_requests_are_not_judged(app_metrics):
+    url, serve = app_metrics
+    serve("api", 500, 3.0, 5)
+    result = health.run_check(metrics_check(url, window=0.05))
+    assert result["state"] == "ok" and result["observed"]["requests"] == 0
+    assert result["reason"].endswith("0 errors, p95 unknown; fewer than 20 requests, not judged")
+
+
+def test_metrics_endpoint_without_the_counter_says_so(app_metrics, http_server):
+    url, serve = app_metrics
+    result = health.run_check(metrics_check(url, requests="nope_total", window=0.01))
+    assert result["state"] == "critical" and result["reason"].endswith("has no counter nope_total")
+    result = health.run_check(metrics_check(http_server + "/status/404", window=0.01))
+    assert result["state"] == "critical" and "answered HTTP 404" in result["reason"]
