@@ -295,7 +295,7 @@ def tally(samples, spec):
 
 def increase(now, before):
     """now - before; after a counter reset (the app restarted: counts went down) the counts since the restart."""
-    if before is None or now["requests"] < before["requests"]:
+    if now["requests"] < before["requests"]:
         return now
     return {"requests": now["requests"] - before["requests"], "errors": now["errors"] - before["errors"],
             "buckets": {bound: count - before["buckets"].get(bound, 0.0) for bound, count in now["buckets"].items()}}
