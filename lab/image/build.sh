@@ -29,6 +29,15 @@ chroot "$rootfs" systemctl disable haproxy.service nginx.service redis-server.se
 chroot "$rootfs" rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 # Minimal systemd in a container: no getty on a console nobody reads.
 chroot "$rootfs" systemctl mask getty@tty1.service console-getty.service systemd-logind.service >&2 || true
+# SSH: root by key only (the controller's lab key is mounted as authorized_keys), no PAM (logind is masked). The
+# host keys are the image's, shared by every lab host: a throwaway lab, reached with host key checking off.
+cat > "$rootfs/etc/ssh/sshd_config.d/opsready-lab.conf" <<'EOF'
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+EOF
+chroot "$rootfs" systemctl enable ssh.service >&2
 
 tar -C "$rootfs" -c . | podman import --change 'CMD ["/sbin/init"]' \
   --change 'LABEL io.opsready.lab.inputs='"$tag" - "$image" >&2
