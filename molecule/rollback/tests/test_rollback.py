@@ -102,6 +102,119 @@ def test_rollback_cycle_previews_keeps_data_serves_no_5xx_and_is_idempotent(tmp_
     assert evidence["plan"]["hosts_to_switch"] == [] and evidence["plan"]["schema_steps"] == []
 
 
+# --------------------------------------------------------------------------- restore instead of down migrations
+DATA = "SELECT count(*) || ':' || md5(string_agg(id || '/' || name, ',' ORDER BY id)) FROM items"
+DOWN_0002 = "/srv/demo/releases/1.1.0/migrations/0002_add_item_note.down.sql"
+
+
+def insert_items(hosts, marker, count=10):
+    psql(hosts["db1"], "INSERT INTO items (name) SELECT '%s-' || n FROM generate_series(1, %d) n" % (marker, count))
+
+
+def drop_restore_databases(hosts):
+    names = psql(hosts["db1"], r"SELECT string_agg(datname, ' ') FROM pg_database WHERE datname ~ '^demo_re(store|placed)_'",
+                 db="postgres")
+    for name in names.split():
+        psql(hosts["db1"], 'DROP DATABASE "%s"' % name, db="postgres")
+
+
+def replace_down_0002(hosts, sql):
+    """Release 1.1.0's down migration on both app hosts: None removes it (irreversible). Undone by restore_down_0002."""
+    for name in APP_HOSTS:
+        hosts[name].check_output("test -e %s.kept || cp -p %s %s.kept" % (DOWN_0002, DOWN_0002, DOWN_0002))
+        hosts[name].check_output("rm -f %s" % DOWN_0002 if sql is None else "printf '%%s\\n' %s > %s" % (_quote(sql), DOWN_0002))
+
+
+def restore_down_0002(hosts):
+    for name in APP_HOSTS:
+        hosts[name].run("test -e %s.kept && mv %s.kept %s" % (DOWN_0002, DOWN_0002, DOWN_0002))
+
+
+def test_past_an_irreversible_migration_by_restoring_a_backup_when_asked(tmp_path, lab, hosts):
+    """0002 loses its down migration. The rollback refuses and names the way: a backup taken at 1.0.0's schema. A
+    backup at the wrong schema is refused before anything changes; the right one is restored, checked and swapped
+    in under a polling client, and what was written since it is kept in the database it replaced."""
+    forward()
+    run, evidence = rollback(tmp_path / "v1", "-e", "rollback_version=1.0.0")
+    assert run.returncode == 0, run.stdout[-3000:]
+    wrong_schema_backup = evidence["backup"]["file"]  # taken at 0001,0002 before that rollback
+    marker = uuid.uuid4().hex[:8]
+    insert_items(hosts, "before-deploy-" + marker)
+    good = "/var/backups/opsready/demo-before-deploy-%s.pgc" % marker
+    hosts["db1"].check_output("runuser -u postgres -- pg_dump -Fc -f %s demo", good)
+    before = psql(hosts["db1"], DATA)
+    forward()
+    insert_items(hosts, "after-deploy-" + marker)
+    after = psql(hosts["db1"], DATA)
+    replace_down_0002(hosts, None)
+    try:
+        run, evidence = rollback(tmp_path / "refused")
+        assert run.returncode != 0
+        assert ("refusing to roll back: 0002 cannot be undone (0002_add_item_note has no .down.sql); restore the "
+                "backup taken before they were applied instead. Give that backup, taken at schema 0001, with "
+                "-e rollback_restore_from=<its path on db1>") in " ".join(run.stdout.split())
+        assert evidence["result"] == "stopped" and evidence["backup"] is None
+        assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+
+        run, evidence = rollback(tmp_path / "wrong", "-e", "rollback_restore_from=" + wrong_schema_backup)
+        assert run.returncode != 0
+        assert "holds 0001, 0002 where 0001 was expected" in " ".join(run.stdout.split())
+        assert evidence["stopped"]["hosts"] == {name: "1.1.0" for name in APP_HOSTS}
+        assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+        assert psql(hosts["db1"], "SELECT count(*) FROM pg_database WHERE datname ~ '^demo_re'", db="postgres") == "0"
+
+        run, evidence = rollback(tmp_path / "check", "--check", "-e", "rollback_restore_from=" + good)
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert evidence["plan"]["schema_restore_from"] == "db1:" + good
+        assert evidence["plan"]["schema_steps"] == []
+        assert "schema 0002 -> 0001 (0002, by restoring db1:%s)" % good in " ".join(run.stdout.split())
+        assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+
+        poller = Poller(lab)
+        poller.start()
+        try:
+            run, evidence = rollback(tmp_path / "restore", "-e", "rollback_restore_from=" + good)
+        finally:
+            poller.stop.set()
+            poller.join()
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert live_releases(hosts) == {name: "releases/1.0.0" for name in APP_HOSTS} and schema(hosts) == "0001"
+        assert psql(hosts["db1"], DATA) == before
+        restore = evidence["restore"]
+        assert restore["restored"] is True and restore["file"] == good and len(restore["sha256"]) == 64
+        assert restore["check"]["expect"] == ["0001"]
+        assert psql(hosts["db1"], DATA, db=restore["previous_database_kept_as"]) == after  # nothing lost
+        steps = [entry["step"] for entry in evidence["timeline"]]
+        assert steps == ["start", "change window", "plan", "backup", "restore staged", "release app1", "release app2",
+                         "schema", "healthy"]
+        print("restore-based rollback, requests through the LB: %s, failures: %s" % (
+            dict(poller.codes), poller.failures))
+        assert poller.codes[200] > 20
+    finally:
+        restore_down_0002(hosts)
+        drop_restore_databases(hosts)
+
+
+def test_a_failing_down_migration_restores_the_backup_when_asked(tmp_path, lab, hosts):
+    forward()
+    before = psql(hosts["db1"], DATA)
+    replace_down_0002(hosts, "ALTER TABLE items DROP COLUMN note;\nSELECT 1 / 0;")
+    try:
+        run, evidence = rollback(tmp_path / "fails", "-e", "rollback_restore_on_failure=true")
+        assert run.returncode != 0
+        output = " ".join(run.stdout.split())
+        assert "down migration 0002_add_item_note failed: division by zero" in output
+        assert "the database was restored from %s" % evidence["backup"]["file"] in output
+        assert evidence["result"] == "stopped" and evidence["restore"]["restored"] is True
+        assert evidence["restore"]["file"] == evidence["backup"]["file"]
+        assert schema(hosts) == "0001,0002" and psql(hosts["db1"], DATA) == before
+        assert evidence["stopped"]["schema"] == "0002"
+        assert evidence["stopped"]["hosts"] == {name: "1.0.0" for name in APP_HOSTS}
+    finally:
+        restore_down_0002(hosts)
+        drop_restore_databases(hosts)
+
+
 # ------------------------------------------------------------------------------------ the failure paths, for real
 MIGRATIONS = {
     "0001_create_t.up.sql": "CREATE TABLE rb_test (id int PRIMARY KEY);",
