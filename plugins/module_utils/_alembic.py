@@ -19,6 +19,7 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._migrations impo
 
 STEP = re.compile(r"^-- Running (upgrade|downgrade) (\S*) -> (\S+)\s*$", re.M)
 HISTORY = re.compile(r"^(\S+) -> (\S+)")
+UNKNOWN = re.compile(r"Can't locate revision identified by '([^']+)'")
 
 
 def _alembic(params, *args):
@@ -27,8 +28,15 @@ def _alembic(params, *args):
 
 
 def current(params, execute):
-    """The current revision (None at base); refuses a database at several heads (branches)."""
-    output = _checked(execute, _alembic(params, "current"), params)["output"]
+    """The current revision (None at base); refuses a database at several heads (branches). A revision this project
+    does not have (a newer release's, seen from the release a rollback goes back to) is returned as it is."""
+    try:
+        output = _checked(execute, _alembic(params, "current"), params)["output"]
+    except OpsreadyError as e:
+        unknown = UNKNOWN.search(str(e))
+        if unknown:
+            return unknown.group(1)
+        raise
     revisions = [line.split()[0] for line in output.splitlines() if re.match(r"^[0-9A-Za-z_]+( \(|$)", line.strip())]
     if len(revisions) > 1:
         raise OpsreadyError("the database is at several revisions (%s): merge the branches first" % ", ".join(revisions))
@@ -73,6 +81,13 @@ def run(params, check_mode=False, execute=None):
     result = {"changed": False, "current": now, "available": history, "executed": [], "plan": []}
     result["applied"] = history[:history.index(now) + 1] if now in history else []
     result["pending"] = history[len(result["applied"]):]
+    if now is not None and now not in history:
+        result["pending"] = []
+        if params["state"] != "status":
+            raise OpsreadyError("the database is at %s, a revision this project does not have (a newer release's?): "
+                                "run this from the release that has it" % now, **result)
+        result["msg"] = "schema at %s, a revision this project does not have (a newer release's?)" % now
+        return result
     if params["state"] == "status":
         result["msg"] = "schema at %s; pending: %s" % (now or "base", ", ".join(result["pending"]) or "none")
         return result

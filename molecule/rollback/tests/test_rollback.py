@@ -315,22 +315,32 @@ ALEMBIC_REVISIONS = {
 }
 
 
-@pytest.fixture
-def alembic_project(hosts, lab):
-    app, directory = hosts["app1"], "/tmp/rb-alembic-%s" % uuid.uuid4().hex[:8]
+def write_alembic_project(host, lab, directory, revisions):
+    """An Alembic project of its own (tables rb_alembic, rb_alembic_version in the demo database) on a lab host."""
     url = "postgresql://%s:%s@db1/%s" % (lab["lab_pg_app_user"], lab["lab_pg_app_password"], lab["lab_pg_app_db"])
     files = {"alembic.ini": "[alembic]\nscript_location = migrations\nsqlalchemy.url = %s\n" % url,
              "migrations/env.py": ALEMBIC_ENV, "migrations/script.py.mako": ""}
-    for rev, (down, up, down_code) in ALEMBIC_REVISIONS.items():
+    for rev, (down, up, down_code) in revisions.items():
         files["migrations/versions/%s.py" % rev] = (
             'from alembic import op\n\nrevision = "%s"\ndown_revision = %r\n\n\ndef upgrade():\n    op.execute("%s")\n\n\n'
             'def downgrade():\n    %s\n' % (rev, down, up, down_code))
+    host.check_output("rm -rf %s/migrations/versions" % directory)
     for name, text in files.items():
-        app.check_output("mkdir -p %s/%s && printf '%%s' %s > %s/%s" % (
+        host.check_output("mkdir -p %s/%s && printf '%%s' %s > %s/%s" % (
             directory, name.rsplit("/", 1)[0] if "/" in name else ".", _quote(text), directory, name))
-    yield directory
-    app.run("rm -rf %s" % directory)
+
+
+def drop_alembic_tables(hosts):
     psql(hosts["db1"], "DROP TABLE IF EXISTS rb_alembic; DROP TABLE IF EXISTS rb_alembic_version")
+
+
+@pytest.fixture
+def alembic_project(hosts, lab):
+    directory = "/tmp/rb-alembic-%s" % uuid.uuid4().hex[:8]
+    write_alembic_project(hosts["app1"], lab, directory, ALEMBIC_REVISIONS)
+    yield directory
+    hosts["app1"].run("rm -rf %s" % directory)
+    drop_alembic_tables(hosts)
 
 
 def alembic_migration(directory, check=False, **args):
@@ -356,6 +366,120 @@ def test_alembic_backend_against_postgresql(hosts, alembic_project):
     refused = alembic_migration(alembic_project, state="rolled_back", target="a1")
     assert refused["failed"] is True and refused["msg"].startswith("refusing to roll back: c3 cannot be undone")
     assert psql(hosts["db1"], "SELECT version_num FROM rb_alembic_version") == "c3"
+
+
+# ------------------------------------------------- the role with the alembic and command backends, for real
+# An app of its own on both app hosts (releases 1 and 2, current -> 2), migrated with Debian's Alembic against db1.
+# Release 2 adds c3 (a column); the rollback takes both hosts to 1 and the schema to b2, release 1's head.
+APP_REVISIONS = {
+    "a1": (None, "CREATE TABLE rb_alembic (id int)", 'op.execute("DROP TABLE rb_alembic")'),
+    "b2": ("a1", "ALTER TABLE rb_alembic ADD COLUMN gate text", 'op.drop_column("rb_alembic", "gate")'),
+}
+C3 = ("b2", "ALTER TABLE rb_alembic ADD COLUMN note text", 'op.drop_column("rb_alembic", "note")')
+ALEMBIC_OPTIONS = {"alembic_command": "python3 -m alembic", "alembic_version_table": "rb_alembic_version"}
+COLUMNS = "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns " \
+          "WHERE table_name = 'rb_alembic'"
+
+
+def deploy_release_2(hosts, lab, root, c3=C3):
+    """Release 2 (with c3) live on both app hosts and the schema migrated to it, as a deploy leaves them."""
+    for name in APP_HOSTS:
+        write_alembic_project(hosts[name], lab, root + "/releases/2", dict(APP_REVISIONS, c3=c3))
+        hosts[name].check_output("ln -sfn releases/2 %s/current" % root)
+    alembic_migration(root + "/releases/2", state="applied")
+
+
+@pytest.fixture
+def alembic_app(hosts, lab):
+    root = "/tmp/rb-app-%s" % uuid.uuid4().hex[:8]
+    for name in APP_HOSTS:
+        write_alembic_project(hosts[name], lab, root + "/releases/1", APP_REVISIONS)
+    deploy_release_2(hosts, lab, root)
+    yield root
+    for name in APP_HOSTS:
+        hosts[name].run("rm -rf %s" % root)
+    drop_alembic_tables(hosts)
+    drop_restore_databases(hosts)
+
+
+def app_rollback(tmp_path, root, *args, **extra):
+    """rollback.yml on the app of its own: no services, no load balancer, no health gate - the schema is the point."""
+    settings = dict({"rollback_app_path": root, "rollback_services": [], "rollback_worker_services": [],
+                     "rollback_lb_hosts": [], "rollback_health_checks": []}, **extra)
+    return rollback(tmp_path, "-e", json.dumps(settings), *args)
+
+
+def app_state(hosts, root):
+    return ({name: hosts[name].check_output("readlink %s/current" % root) for name in APP_HOSTS},
+            psql(hosts["db1"], "SELECT version_num FROM rb_alembic_version"), psql(hosts["db1"], COLUMNS))
+
+
+def test_the_role_rolls_an_alembic_app_back_and_restores_past_an_irreversible_revision(tmp_path, lab, hosts, alembic_app):
+    alembic = {"rollback_migrations_backend": "alembic", "rollback_migrations_options": ALEMBIC_OPTIONS}
+    deployed = ({name: "releases/2" for name in APP_HOSTS}, "c3", "id,gate,note")
+    assert app_state(hosts, alembic_app) == deployed
+
+    run, evidence = app_rollback(tmp_path / "check", alembic_app, "--check", **alembic)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert (evidence["plan"]["schema_before"], evidence["plan"]["schema_target"]) == ("c3", "b2")
+    [step] = evidence["plan"]["schema_steps"]
+    assert (step["version"], step["direction"]) == ("c3", "down") and "ALTER TABLE rb_alembic DROP COLUMN note" in step["sql"]
+    assert app_state(hosts, alembic_app) == deployed
+
+    run, evidence = app_rollback(tmp_path / "real", alembic_app, **alembic)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert app_state(hosts, alembic_app) == ({name: "releases/1" for name in APP_HOSTS}, "b2", "id,gate")
+    assert [entry["detail"] for entry in evidence["timeline"] if entry["step"] == "schema"] == [
+        "rolled back c3: schema c3 -> b2"]
+
+    run, evidence = app_rollback(tmp_path / "again", alembic_app, rollback_version="1", **alembic)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert set(recap_changed(run.stdout).values()) == {0} and evidence["plan"]["schema_steps"] == []
+
+    # c3 again, now with a downgrade that does nothing: refused, then rolled back by restoring a dump taken at b2
+    at_b2 = "/var/backups/opsready/rb-alembic-b2-%s.pgc" % uuid.uuid4().hex[:8]
+    hosts["db1"].check_output("runuser -u postgres -- pg_dump -Fc -f %s demo", at_b2)
+    deploy_release_2(hosts, lab, alembic_app, c3=C3[:2] + ("pass",))
+    run, evidence = app_rollback(tmp_path / "refused", alembic_app, **alembic)
+    assert run.returncode != 0
+    assert ("refusing to roll back: c3 cannot be undone (its downgrade() changes nothing but rb_alembic_version); "
+            "restore the backup taken before it was applied instead. Give that backup, taken at schema b2, with "
+            "-e rollback_restore_from=<its path on db1>") in " ".join(run.stdout.split())
+    assert app_state(hosts, alembic_app) == deployed
+
+    run, evidence = app_rollback(tmp_path / "restore", alembic_app, "-e", "rollback_restore_from=" + at_b2, **alembic)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert app_state(hosts, alembic_app) == ({name: "releases/1" for name in APP_HOSTS}, "b2", "id,gate")
+    assert evidence["restore"]["restored"] is True and evidence["restore"]["check"]["expect"] == ["b2"]
+
+
+def test_the_role_drives_a_command_backend_once_per_release_switch(tmp_path, lab, hosts, alembic_app):
+    """Alembic's own CLI wired as a `command` tool (the way Laravel's artisan is wired): steps, not a target."""
+    command = {"rollback_migrations_backend": "command",
+               "rollback_migrations_options": {"commands": {"status": "python3 -m alembic current",
+                                                            "rollback": "python3 -m alembic downgrade -{steps}"}}}
+    run, evidence = app_rollback(tmp_path / "unsaid", alembic_app, **command)
+    assert run.returncode != 0
+    assert ("backend command cannot tell which schema release 1 needs: give either rollback_migrations_steps (how "
+            "many migrations the releases after it added) or rollback_migrations_target") in " ".join(run.stdout.split())
+
+    command["rollback_migrations_steps"] = 1
+    run, evidence = app_rollback(tmp_path / "check", alembic_app, "--check", **command)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert evidence["plan"]["schema_steps"] == [{"version": "1 step(s)", "direction": "down", "sql": (
+        "would run: python3 -m alembic downgrade -1 (give commands.preview_rollback to see what it would do)")}]
+    assert evidence["plan"]["schema_before"] is None  # the tool cannot say
+    assert app_state(hosts, alembic_app) == ({name: "releases/2" for name in APP_HOSTS}, "c3", "id,gate,note")
+
+    run, evidence = app_rollback(tmp_path / "real", alembic_app, **command)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert app_state(hosts, alembic_app) == ({name: "releases/1" for name in APP_HOSTS}, "b2", "id,gate")
+
+    # the tool cannot say where the schema is: with no host to switch, a second run leaves the schema alone
+    run, evidence = app_rollback(tmp_path / "again", alembic_app, rollback_version="1", **command)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert set(recap_changed(run.stdout).values()) == {0} and evidence["plan"]["schema_steps"] == []
+    assert app_state(hosts, alembic_app) == ({name: "releases/1" for name in APP_HOSTS}, "b2", "id,gate")
 
 
 # ----------------------------------------------------------------------------------------------- change window

@@ -105,3 +105,17 @@ def test_bad_targets(capsys, project, args, message):
     run(capsys, project, state="applied", target="a1")
     rc, result = run(capsys, project, **args)
     assert rc == 1 and message in result["msg"]
+
+
+def test_a_database_at_a_newer_releases_revision_is_reported_and_left_alone(capsys, project):
+    """A rollback reads the target release's project while the database is at the newer release's revision."""
+    run(capsys, project, state="applied")
+    (project / "migrations" / "versions" / "c3.py").unlink()  # the older release's project: a1, b2
+    rc, status = run(capsys, project)
+    assert rc == 0 and (status["current"], status["available"], status["applied"], status["pending"]) == (
+        "c3", ["a1", "b2"], [], [])
+    assert status["msg"] == "schema at c3, a revision this project does not have (a newer release's?)"
+    rc, refused = run(capsys, project, state="rolled_back", target="a1")
+    assert rc == 1 and refused["msg"] == ("the database is at c3, a revision this project does not have (a newer "
+                                          "release's?): run this from the release that has it")
+    assert columns(project) == ["id", "gate"]
