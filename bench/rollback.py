@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
+    times = {"rollback": [], "check mode": [], "nothing to do": []}
     try:
         for run in range(args.runs):
             playbook("molecule/rollback/forward.yml")
@@ -52,6 +54,12 @@ def main():
                 print("run %d: rollback %.1f s, check mode %.1f s, second run (nothing to do) %.1f s" % (
                     run + 1, real, check, again))
                 print("   steps (s): %s" % steps(real_dir))
+                for name, seconds in zip(times, (real, check, again)):
+                    times[name].append(seconds)
+        if args.runs > 1:
+            print("%d runs, median (min-max): %s" % (args.runs, ", ".join(
+                "%s %.1f s (%.1f-%.1f)" % (name, statistics.median(values), min(values), max(values))
+                for name, values in times.items())))
     finally:
         playbook("molecule/rollback/forward.yml")
 

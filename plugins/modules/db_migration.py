@@ -27,7 +27,9 @@ description:
     from Alembic's offline mode before anything runs; a downgrade that changes nothing but Alembic's version table
     (a C(pass) downgrade) is refused as irreversible; O(steps) resolve to a revision through C(alembic history), and
     after the run the current revision must be the target. Branches (several heads) are refused. The database URL
-    comes from the project's C(alembic.ini) or C(env.py).
+    comes from the project's C(alembic.ini) or C(env.py). A database at a revision the project does not have (a
+    newer release's, seen from an older release) is reported by O(state=status), with RV(available) the project's
+    own revisions, and refused by the other states.
   - O(backend=command) runs a migration tool this module cannot drive itself (Laravel's C(artisan migrate),
     Prisma, Flyway) with the O(commands) you give, without a shell. Check mode runs the preview command when there is
     one (C(artisan migrate:rollback --pretend)). A rollback the tool reports as doing nothing (O(nothing_regex))

@@ -195,6 +195,21 @@ def test_past_an_irreversible_migration_by_restoring_a_backup_when_asked(tmp_pat
         drop_restore_databases(hosts)
 
 
+def test_an_unreadable_backup_is_refused_before_anything_changes(tmp_path, hosts):
+    forward()
+    garbage = "/var/backups/opsready/demo-garbage-%s.pgc" % uuid.uuid4().hex[:8]
+    hosts["db1"].check_output("printf 'not a dump' > %s && chown postgres: %s", garbage, garbage)
+    try:
+        run, evidence = rollback(tmp_path, "-e", "rollback_restore_from=" + garbage)
+        assert run.returncode != 0
+        assert ("The backup %s on db1 is missing, empty or unreadable (pg_restore: error: input file does not appear "
+                "to be a valid archive" % garbage) in " ".join(run.stdout.split())
+        assert evidence["result"] == "stopped" and int(evidence["backup"]["restore_list_entries"]) > 5  # its own backup is fine
+        assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+    finally:
+        hosts["db1"].run("rm -f %s" % garbage)
+
+
 def test_a_failing_down_migration_restores_the_backup_when_asked(tmp_path, lab, hosts):
     forward()
     before = psql(hosts["db1"], DATA)
