@@ -228,6 +228,26 @@ def test_a_drain_survives_an_haproxy_reload(hosts):
     assert admin_state("app2") == "0"
 
 
+TWO_STATE_FILES = """
+- hosts: app2
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role: {name: opsready.runbooks.lb_member}
+      vars: {lb_member_state: ready}
+    - ansible.builtin.include_role: {name: opsready.runbooks.lb_member}
+      vars: {lb_member_state: ready, lb_member_state_file: /var/lib/haproxy/not-the-one-haproxy-reads}
+"""
+
+
+def test_the_configuration_is_checked_again_for_another_state_file(tmp_path):
+    """A play checks each load balancer's configuration once per state file, not once for all of them."""
+    (tmp_path / "play.yml").write_text(TWO_STATE_FILES)
+    run = ansible_playbook(str(tmp_path / "play.yml"))
+    assert run.returncode != 0
+    assert ("lb1: /etc/haproxy/haproxy.cfg must say `server-state-file /var/lib/haproxy/not-the-one-haproxy-reads` "
+            "(global)") in " ".join(run.stdout.split())
+
+
 def test_expiry_ends_maintenance_by_itself(hosts):
     expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = ansible_module("app2", "opsready.runbooks.maintenance_mode",

@@ -167,6 +167,7 @@ def test_past_an_irreversible_migration_by_restoring_a_backup_when_asked(tmp_pat
         assert run.returncode == 0, run.stdout[-3000:]
         assert evidence["plan"]["schema_restore_from"] == "db1:" + good
         assert evidence["plan"]["schema_steps"] == []
+        assert "restore verified (check mode: not staged)" in [entry["step"] for entry in evidence["timeline"]]
         assert "schema 0002 -> 0001 (0002, by restoring db1:%s)" % good in " ".join(run.stdout.split())
         assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
 
