@@ -79,10 +79,10 @@ def run(params, check_mode=False, execute=None):
     history = chain(params, execute)
     now = current(params, execute)
     result = {"changed": False, "current": now, "available": history, "executed": [], "plan": []}
+    known = now is None or now in history
     result["applied"] = history[:history.index(now) + 1] if now in history else []
-    result["pending"] = history[len(result["applied"]):]
-    if now is not None and now not in history:
-        result["pending"] = []
+    result["pending"] = history[len(result["applied"]):] if known else []
+    if not known:
         if params["state"] != "status":
             raise OpsreadyError("the database is at %s, a revision this project does not have (a newer release's?): "
                                 "run this from the release that has it" % now, **result)
