@@ -5,7 +5,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_HOME := $(CURDIR)/.ansible
 export ANSIBLE_FORCE_COLOR ?= 1
 
-.PHONY: setup demo lab-up lab-down test lint package sanity unit molecule build
+.PHONY: setup setup-venv demo lab-up lab-down test lint package sanity unit molecule build
 
 setup:            ## host packages, podman runtime, virtualenv, lab image
 	scripts/setup.sh
@@ -22,7 +22,13 @@ demo: lab-up      ## the lab, then a look at it working through the load balance
 test: setup       ## everything CI runs: lint, sanity, unit tests, molecule scenarios
 	scripts/test.sh
 
-lint package unit sanity molecule: setup
+setup-venv:       ## only the virtualenv (and, as root, the test servers' packages): no podman, no lab image
+	scripts/setup.sh venv
+
+lint package unit sanity: setup-venv
+	scripts/test.sh $@
+
+molecule: setup
 	scripts/test.sh $@
 
 build:            ## the collection tarball

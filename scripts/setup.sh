@@ -1,24 +1,43 @@
 #!/usr/bin/env bash
 # Prepare this machine for the lab and the tests, from nothing; safe to run again (it only does what is missing).
-#   1. host packages (podman, runc, debootstrap; shellcheck and systemd-analyze for the tests) with apt, as root
+#   1. host packages with apt, as root: for the tests (shellcheck, systemd-analyze; PostgreSQL 15, Redis and
+#      HAProxy binaries that the unit tests start on loopback as throwaway servers) and for the lab (podman, runc,
+#      debootstrap)
 #   2. the virtualenv .venv with the pinned requirements, and the collection linked where Ansible looks for it
 #   3. the lab image (debootstrap + podman import; cached by a hash of its inputs)
 #   4. a podman that can run systemd containers here: if the default runtime fails (cgroups v1 hosts, rlimits above
 #      the hard limits), a containers.conf drop-in selects runc with explicit ulimits. Laptops with cgroups v2 and
 #      a working crun are left alone.
+# `scripts/setup.sh venv` does only 1 (the test packages, when root) and 2: what `make lint` and `make unit` need,
+# without podman. Without root, missing test servers are skipped by the unit tests (and fail them in CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\033[1m== %s\033[0m\n' "$*"; }
+mode=${1:-all}
 
 missing=()
-for pair in podman:podman runc:runc debootstrap:debootstrap shellcheck:shellcheck systemd-analyze:systemd; do
+needs=(shellcheck:shellcheck systemd-analyze:systemd /usr/lib/postgresql/15/bin/initdb:postgresql-15
+       redis-server:redis-server haproxy:haproxy)
+[ "$mode" = venv ] || needs+=(podman:podman runc:runc debootstrap:debootstrap)
+for pair in "${needs[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
-  [ "$(id -u)" = 0 ] || { echo "setup: install ${missing[*]} (needs root: sudo $0)" >&2; exit 1; }
-  log "installing host packages: ${missing[*]}"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  if [ "$(id -u)" = 0 ]; then
+    log "installing host packages: ${missing[*]}"
+    apt-get update -q
+    # The servers are only wanted as binaries for the tests: do not start them (policy-rc.d refuses service starts).
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  elif [ "$mode" = venv ]; then
+    echo "setup: not installed: ${missing[*]} (needs root: sudo $0); tests that need them are skipped" >&2
+  else
+    echo "setup: install ${missing[*]} (needs root: sudo $0)" >&2
+    exit 1
+  fi
 fi
 
 stamp=.venv/.requirements.sha256
@@ -37,6 +56,8 @@ if [ ! -L "$link" ]; then
   mkdir -p "$(dirname "$link")"
   ln -s ../../../.. "$link"
 fi
+
+[ "$mode" = venv ] && exit 0
 
 log "lab image"
 image=$(lab/image/build.sh | tail -n 1)

@@ -8,3 +8,116 @@ _root = pathlib.Path(tempfile.mkdtemp(prefix="opsready-unit-"))
 (_root / "ansible_collections" / "opsready").mkdir(parents=True)
 (_root / "ansible_collections" / "opsready" / "runbooks").symlink_to(PROJECT)
 sys.path.insert(0, str(_root))
+
+
+# Real servers on loopback, shared by the unit tests that must talk to the real thing (no fake cursor or client).
+# PostgreSQL 15 and Redis come from Debian (scripts/setup.sh installs them). Without them the tests that need them
+# are skipped locally, and fail in CI (CI=true), so a missing server never hides a test there.
+import os  # noqa: E402
+import pwd  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
+PG_PASSWORD = "unit-test-secret"
+REDIS_PASSWORD = "unit-redis-secret"
+
+
+def _missing(what):
+    message = "%s is not installed (scripts/setup.sh installs it)" % what
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port, proc, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s" % (what, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("%s did not listen on %d within %d s" % (what, port, timeout))
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL 15 cluster on 127.0.0.1 (superuser postgres, password auth). initdb refuses root, so
+    as root the cluster runs as the postgres (or nobody) user."""
+    if not (PG_BIN / "initdb").exists():
+        _missing("PostgreSQL 15 (postgresql-15)")
+    # Not under pytest's own temporary directory: as root, that is mode 0700 and the cluster's user cannot reach it.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="opsready-pg-"))
+    data, pwfile = base / "data", base / "pwfile"
+    pwfile.write_text(PG_PASSWORD + "\n")
+    prefix = []
+    if os.geteuid() == 0:
+        user = "postgres" if _has_user("postgres") else "nobody"
+        entry = pwd.getpwnam(user)
+        for path in (base, pwfile):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chmod(base, 0o700)
+        prefix = ["runuser", "-u", user, "--"]
+    subprocess.run(prefix + [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
+                             "--pwfile", str(pwfile), "-E", "UTF8", "--locale=C.UTF-8"],
+                   check=True, capture_output=True)
+    port = _free_port()
+    proc = subprocess.Popen(prefix + [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port),
+                                      "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + str(base),
+                                      "-c", "fsync=off", "-c", "max_connections=50"],
+                            stdout=subprocess.DEVNULL, stderr=open(base / "postgres.log", "wb"))
+    try:
+        _wait_port(port, proc, "postgres")
+        yield {"login_host": "127.0.0.1", "login_port": port, "login_user": "postgres",
+               "login_password": PG_PASSWORD, "login_db": "postgres",
+               "dsn": "host=127.0.0.1 port=%d user=postgres password=%s dbname=postgres" % (port, PG_PASSWORD)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A throwaway redis-server on 127.0.0.1 with a password, no persistence."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        _missing("Redis (redis-server)")
+    base = tmp_path_factory.mktemp("redis")
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--requirepass", REDIS_PASSWORD,
+                             "--save", "", "--appendonly", "no", "--dir", str(base), "--daemonize", "no"],
+                            stdout=open(base / "redis.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        _wait_port(port, proc, "redis-server")
+        yield {"host": "127.0.0.1", "port": port, "password": REDIS_PASSWORD}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _has_user(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
