@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
+"""One lock per platform for the runbooks that change it, kept as a row in the platform's own database.
+
+Why a row and not pg_advisory_lock: an advisory lock lives as long as one session, and a runbook's run spans many
+tasks, connections and hosts. A row outlives them, carries its owner, runbook, reason and age for the next run to
+read, and expires (a lease) when the run that took it died without releasing it."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+
+NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,63}$")
+TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+COLUMNS = ("name", "owner", "runbook", "reason", "acquired_at", "expires_at", "age_s", "expires_in_s")
+MAX_TTL = 7 * 24 * 3600
+
+
+def validate(params):
+    """Every option checked before the database is touched; one message listing every problem."""
+    problems = []
+    if not NAME.match(params["name"] or ""):
+        problems.append("name %r: use 1-63 letters, digits, '_', '.', ':' or '-'" % params["name"])
+    if not TABLE.match(params["table"] or ""):
+        problems.append("table %r: use a lower-case SQL identifier (letters, digits, '_'; up to 63)" % params["table"])
+    owner = params.get("owner") or ""
+    if not owner.strip() or len(owner) > 200 or any(ord(c) < 32 for c in owner):
+        problems.append("owner must be 1-200 printable characters (the run's identity), got %r" % owner)
+    if not 0 < params["ttl"] <= MAX_TTL:
+        problems.append("ttl %s: seconds, more than 0 and at most %d (7 days)" % (params["ttl"], MAX_TTL))
+    if not 0 < params["lock_timeout"] <= 60:
+        problems.append("lock_timeout %s: seconds, more than 0 and at most 60" % params["lock_timeout"])
+    if params.get("force") and params["state"] != "absent":
+        problems.append("force applies to state=absent only (breaking another run's lock)")
+    if params.get("force") and not (params.get("reason") or "").strip():
+        problems.append("force needs a reason: breaking another run's lock is recorded with it")
+    if problems:
+        raise OpsreadyError("; ".join(problems))
+
+
+def describe(row):
+    if row is None:
+        return "free"
+    return "held by %s (%s%s) for %d s, lease ends in %d s" % (
+        row["owner"], row["runbook"] or "a runbook", ": " + row["reason"] if row["reason"] else "",
+        row["age_s"], row["expires_in_s"])
+
+
+def decide(row, params):
+    """What to do with the lock as it is (row: the lock row or None). Returns (action, message); raises when
+    another live run holds it."""
+    mine = row is not None and row["owner"] == params["owner"]
+    expired = row is not None and row["expires_in_s"] <= 0
+    if params["state"] == "present":
+        if row is None:
+            return "insert", "lock %s taken" % params["name"]
+        if mine:
+            return "renew", "lock %s already held by this run; lease renewed" % params["name"]
+        if expired:
+            return "take_over", ("lock %s taken over from a run whose lease had ended (%s)"
+                                 % (params["name"], describe(row)))
+        raise OpsreadyError(
+            "another runbook is changing this platform: the lock %s is %s. Wait for that run to end; if it died, "
+            "its lease ends by itself, or release it with state=absent force=true and a reason" % (
+                params["name"], describe(row)), before=row, after=row)
+    if row is None:
+        return "none", "lock %s is not held" % params["name"]
+    if mine:
+        return "delete", "lock %s released" % params["name"]
+    if params.get("force"):
+        return "delete", "lock %s broken (%s), reason: %s" % (params["name"], describe(row), params["reason"])
+    return "none", "lock %s is %s, not this run's: left alone" % (params["name"], describe(row))
+
+
+def _read(cursor, table, name, for_update):
+    cursor.execute(
+        "SELECT name, owner, runbook, reason, to_char(acquired_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "extract(epoch FROM now() - acquired_at)::int, extract(epoch FROM expires_at - now())::int "
+        "FROM %s WHERE name = %%s%s" % (table, " FOR UPDATE" if for_update else ""), (name,))
+    found = cursor.fetchone()
+    return dict(zip(COLUMNS, found)) if found else None
+
+
+def apply(conn, params, check_mode=False):
+    """Take, renew, release or break the lock in one transaction; returns the module's result."""
+    validate(params)
+    table, queries = params["table"], []
+    cursor = conn.cursor()
+
+    def execute(sql, args=()):
+        queries.append(sql)
+        cursor.execute(sql, args)
+
+    execute("SET LOCAL lock_timeout = '%dms'" % int(params["lock_timeout"] * 1000))
+    # Runs deciding at the same moment take turns (a row that does not exist yet cannot be locked FOR UPDATE);
+    # held for this transaction only, and bounded by lock_timeout like every wait here.
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("opsready:%s:%s" % (table, params["name"]),))
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    if not cursor.fetchone()[0]:
+        if check_mode:
+            row = None
+        else:
+            execute("CREATE TABLE IF NOT EXISTS %s (name text PRIMARY KEY, owner text NOT NULL, runbook text, "
+                    "reason text, acquired_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz NOT NULL)"
+                    % table)
+            row = _read(cursor, table, params["name"], True)
+    else:
+        row = _read(cursor, table, params["name"], not check_mode)
+    action, msg = decide(row, params)
+    values = (params["owner"], params.get("runbook"), params.get("reason"), params["ttl"], params["name"])
+    if not check_mode:
+        if action == "insert":
+            execute("INSERT INTO %s (owner, runbook, reason, expires_at, name) "
+                    "VALUES (%%s, %%s, %%s, now() + %%s * interval '1 second', %%s)" % table, values)
+        elif action == "take_over":
+            execute("UPDATE %s SET owner = %%s, runbook = %%s, reason = %%s, acquired_at = now(), "
+                    "expires_at = now() + %%s * interval '1 second' WHERE name = %%s" % table, values)
+        elif action == "renew":
+            execute("UPDATE %s SET expires_at = now() + %%s * interval '1 second' WHERE name = %%s" % table,
+                    (params["ttl"], params["name"]))
+        elif action == "delete":
+            execute("DELETE FROM %s WHERE name = %%s" % table, (params["name"],))
+    if check_mode:
+        after = None if action == "delete" else row
+        msg = "would do: " + msg if action != "none" else msg
+    else:
+        after = None if action == "delete" else _read(cursor, table, params["name"], False)
+    return {"changed": action in ("insert", "take_over", "delete"), "msg": msg, "before": row, "after": after,
+            "queries": queries}
