@@ -10,7 +10,7 @@ module: maintenance_mode
 short_description: Put a site served by nginx into maintenance (503 + Retry-After) and back, with a bypass secret and an expiry
 version_added: 0.1.0
 description:
-  - With O(state=true) (C(on)), every request to the site gets HTTP 503 with a C(Retry-After) header and a maintenance page,
+  - With O(state=present) (maintenance on), every request to the site gets HTTP 503 with a C(Retry-After) header and a maintenance page,
     except the O(exempt_paths) (the health and readiness endpoints the load balancer and the health checks need),
     clients in O(allow), and engineers holding the bypass O(secret).
   - "The bypass works the way Laravel's C(php artisan down --secret) does: visiting C(/<secret>) sets a cookie
@@ -19,10 +19,18 @@ description:
   - With O(expires), the host ends maintenance itself at that time through a systemd timer, whether or not the
     playbook (or anyone) comes back. The timer also checks at boot, so a host that was down at the expiry ends it
     when it starts.
-  - Every change is tested with C(nginx -t) and checked to be read by nginx before the reload; when either fails,
-    the previous files are put back and nothing is reloaded. With O(verify_url), the module then asks nginx and
-    fails unless the answer matches the new state.
-  - Idempotent; returns the previous and the new state. The secret never appears in the output.
+  - Every option is checked before anything changes (names, the secret, cookie and header names, paths, addresses,
+    the expiry, O(verify_url), the commands and directories), so odd input cannot break the nginx configuration or
+    the expiry unit.
+  - Every change is tested with C(nginx -t) and checked to be read by nginx before the reload. When anything fails
+    once the change has begun (nginx rejecting it, a missing binary, a command that fails, a directory that cannot
+    be written), the previous files are put back, the previous expiry timer is armed again, nginx is reloaded again
+    if it already was, and the failure says what was put back.
+  - With O(verify_url), the module then asks nginx and fails unless the answer matches the new state; turning
+    maintenance off needs an answer other than 503 (no answer at all is a failed verification). The failure says
+    exactly what the host is left with.
+  - Idempotent; returns the state before (RV(before)) and after (RV(after)). The secret never appears in the
+    output.
   - "Setup, once per site: add C(include /etc/nginx/opsready/maintenance/*.conf;) (O(server_dir)) to the server
     block. O(http_dir) must be read at the http level, as Debian's C(/etc/nginx/conf.d) is."
 author:
@@ -40,12 +48,14 @@ attributes:
 options:
   state:
     description:
-      - C(on) puts the site in maintenance, C(off) takes it out.
-      - A boolean, so that YAML's unquoted C(on) and C(off) mean what they say (C(true) and C(false) work too).
-    type: bool
+      - V(present) puts the site in maintenance (maintenance on), V(absent) takes it out (off).
+    type: str
+    choices: [present, absent]
     required: true
   name:
-    description: The site's name; it names the files, the timer and the nginx variables.
+    description:
+      - The site's name; it names the files, the timer and the nginx variables.
+      - Lower-case letters, digits, C(-) and C(_), at most 40, starting with a letter or digit.
     type: str
     default: site
   secret:
@@ -54,15 +64,15 @@ options:
       - Without it there is no bypass.
     type: str
   bypass_cookie:
-    description: The cookie set by visiting C(/<secret>).
+    description: The cookie set by visiting C(/<secret>) (letters, digits and C(_)).
     type: str
     default: opsready_bypass
   bypass_header:
-    description: The request header that carries the secret for scripts.
+    description: The request header that carries the secret for scripts (letters, digits and C(-)).
     type: str
     default: X-Maintenance-Bypass
   exempt_paths:
-    description: Exact paths that keep answering normally (health and readiness endpoints).
+    description: Exact paths that keep answering normally (health and readiness endpoints), each starting with C(/).
     type: list
     elements: str
     default: [/health, /readyz]
@@ -74,7 +84,7 @@ options:
     elements: str
     default: []
   retry_after:
-    description: Seconds sent in the C(Retry-After) header.
+    description: Seconds sent in the C(Retry-After) header (positive).
     type: int
     default: 300
   expires:
@@ -89,12 +99,16 @@ options:
     type: str
   verify_url:
     description:
-      - A URL on this host that the site answers (for example C(http://127.0.0.1/)). After the change, a request
-        without the secret must get 503 with C(Retry-After) (or anything but 503 when off), and one with the
-        bypass header must get through.
+      - An C(http://) or C(https://) URL on this host that the site answers (for example C(http://127.0.0.1/)),
+        checked before anything changes. After the change, a request without the secret must get 503 with
+        C(Retry-After) (when off, an answer other than 503; no answer fails), and one with the bypass header must
+        get an answer other than 503.
     type: str
   server_dir:
-    description: The directory the site's server block includes (C(include <server_dir>/*.conf;)).
+    description:
+      - The directory the site's server block includes (C(include <server_dir>/*.conf;)).
+      - This and the other directories are absolute paths without spaces, quotes, semicolons, braces,
+        backslashes, C($), C(#) or C(%).
     type: path
     default: /etc/nginx/opsready/maintenance
   http_dir:
@@ -129,7 +143,7 @@ seealso:
 EXAMPLES = r"""
 - name: Maintenance on, for two hours at most; engineers bypass it with the secret
   opsready.runbooks.maintenance_mode:
-    state: true
+    state: present
     secret: "{{ vault_maintenance_secret }}"
     expires: "{{ '%Y-%m-%dT%H:%M:%SZ' | strftime(now(utc=true).timestamp() + 7200, utc=true) }}"
     allow: [10.0.0.0/8]
@@ -138,29 +152,33 @@ EXAMPLES = r"""
 
 - name: Is the site in maintenance? (changes nothing)
   opsready.runbooks.maintenance_mode:
-    state: false
+    state: absent
   check_mode: true
   register: maintenance
-# maintenance.changed is true while it is on; maintenance.previous says since when and why
+# maintenance.before.state is present while it is on; maintenance.before says since when and why
 
 - name: Maintenance off
   opsready.runbooks.maintenance_mode:
-    state: false
+    state: absent
     verify_url: http://127.0.0.1/
 """
 
 RETURN = r"""
-previous:
-  description: The state before the task (C(state) on or off; when on, also the keys of RV(maintenance)).
+before:
+  description:
+    - The state before the task (C(state) present or absent; when present, also the keys of RV(after)).
+    - On failure, too.
   returned: always
   type: dict
-  sample: {state: "off"}
-maintenance:
-  description: The state now (would be, in check mode). Never holds the secret.
+  sample: {state: absent}
+after:
+  description:
+    - The state after the task (would be, in check mode). Never holds the secret.
+    - On failure, what the host is left with (the state before when everything was put back).
   returned: always
   type: dict
   contains:
-    state: {description: on or off, type: str}
+    state: {description: present (maintenance on) or absent (off), type: str}
     since: {description: "When maintenance began (UTC).", type: str}
     expires: {description: "When the host ends it by itself (UTC), or null.", type: str}
     retry_after: {description: The Retry-After seconds, type: int}
@@ -168,7 +186,7 @@ maintenance:
     exempt_paths: {description: Paths that answer normally, type: list, elements: str}
     bypass: {description: Whether a bypass secret is set, type: bool}
     reason: {description: Why, type: str}
-  sample: {state: "on", since: "2026-11-25T16:00:03Z", expires: "2026-11-25T18:00:00Z", retry_after: 300,
+  sample: {state: present, since: "2026-11-25T16:00:03Z", expires: "2026-11-25T18:00:00Z", retry_after: 300,
            allow: [], exempt_paths: [/health, /readyz], bypass: true, bypass_cookie: opsready_bypass,
            bypass_header: X-Maintenance-Bypass, reason: "CHG-1234"}
 timer:
@@ -192,7 +210,7 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._errors import O
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state={"type": "bool", "required": True},
+            state={"type": "str", "required": True, "choices": ["present", "absent"]},
             name={"type": "str", "default": "site"},
             secret={"type": "str", "no_log": True},
             bypass_cookie={"type": "str", "default": "opsready_bypass", "no_log": False},
@@ -213,9 +231,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    module.params["state"] = "on" if module.params["state"] else "off"
     try:
-        result = maintenance.apply(module.params, module.run_command, module.check_mode)
+        # a missing binary raises (instead of ending the module with fail_json), so the old files come back
+        result = maintenance.apply(module.params, lambda argv: module.run_command(argv, handle_exceptions=False),
+                                   module.check_mode)
     except OpsreadyError as e:
         module.fail_json(msg=str(e), **e.result)
     if not module._diff:

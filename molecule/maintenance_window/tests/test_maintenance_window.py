@@ -137,7 +137,7 @@ def test_inside_the_window(tmp_path, hosts, lab, pending):
     assert events(lab) == ["start", "all_clear"]
     evidence = json.loads(sorted(tmp_path.glob("maintenance_window-*.json"))[-1].read_text())
     assert evidence["result"] == "done" and evidence["migrations"] == ["0004"]
-    assert evidence["states"]["before"]["maintenance"] == {"app1": "off", "app2": "off"}
+    assert evidence["states"]["before"]["maintenance"] == {"app1": "absent", "app2": "absent"}
     assert evidence["backup"]["size"] > 0 and evidence["backup"]["restore_list_entries"] > 0
     steps = [entry["step"] for entry in evidence["timeline"]]
     assert steps.index("maintenance on") < steps.index("workers stopped") < steps.index("migrations") \
@@ -180,14 +180,14 @@ def test_a_failing_health_gate_keeps_the_site_in_maintenance_and_says_so(tmp_pat
         assert run.returncode != 0
         message = " ".join(run.stdout.split())   # the callback folds long messages
         assert 'Maintenance window FAILED at "Health gate' in message, message[-3000:]
-        assert "The site stays in maintenance (app1: on, app2: on)" in message, message[-3000:]
+        assert "The site stays in maintenance (app1: present, app2: present)" in message, message[-3000:]
         assert public(hosts, lab)[0] == 503
         assert events(lab) == ["start", "failed"]
-        assert evidence["result"] == "failed" and evidence["states"]["failed"]["maintenance"] == {"app1": "on", "app2": "on"}
+        assert evidence["result"] == "failed" and evidence["states"]["failed"]["maintenance"] == {"app1": "present", "app2": "present"}
     finally:
         for h in APPS:
             hosts[h].run("rm -f /etc/demo/fault.json")
-            ansible_module(h, "opsready.runbooks.maintenance_mode", {"state": False})
+            ansible_module(h, "opsready.runbooks.maintenance_mode", {"state": "absent"})
     assert public(hosts, lab)[0] == 200
 
 
@@ -251,27 +251,27 @@ def test_the_configuration_is_checked_again_for_another_state_file(tmp_path):
 def test_expiry_ends_maintenance_by_itself(hosts):
     expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = ansible_module("app2", "opsready.runbooks.maintenance_mode",
-                            {"state": True, "expires": expires, "verify_url": "http://127.0.0.1/api/items"})[0]
-    assert result["changed"] and result["maintenance"]["expires"] == expires
+                            {"state": "present", "expires": expires, "verify_url": "http://127.0.0.1/api/items"})[0]
+    assert result["changed"] and result["after"]["expires"] == expires
     app2 = hosts["app2"]
     assert app2.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/api/items").stdout == "503"
     # nobody comes back: the host's own timer ends it
     assert wait_for(lambda: app2.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/api/items").stdout == "200",
                     timeout=30)
     assert "ended by its expiry" in app2.run("journalctl -u opsready-maintenance-expire-site --no-pager").stdout
-    result = ansible_module("app2", "opsready.runbooks.maintenance_mode", {"state": False}, check=True)[0]
-    assert result["previous"] == {"state": "off"}
+    result = ansible_module("app2", "opsready.runbooks.maintenance_mode", {"state": "absent"}, check=True)[0]
+    assert result["before"] == {"state": "absent"}
 
 
 def test_an_expiry_already_past_is_refused_and_changes_nothing(hosts):
     result = ansible_module("app2", "opsready.runbooks.maintenance_mode",
-                            {"state": True, "expires": "2026-01-01T00:00:00Z"})[0]
+                            {"state": "present", "expires": "2026-01-01T00:00:00Z"})[0]
     assert result["failed"] and "is already past" in result["msg"] and "give a future time" in result["msg"]
     assert hosts["app2"].run("ls /etc/nginx/opsready/maintenance").stdout == ""
 
 
 def test_converge_output_and_module_output_never_hold_the_secret(hosts, lab):
     result, raw = ansible_module("app1", "opsready.runbooks.maintenance_mode",
-                                 {"state": True, "secret": lab["lab_maintenance_secret"]}, check=True)
-    assert result["maintenance"]["bypass"] is True
+                                 {"state": "present", "secret": lab["lab_maintenance_secret"]}, check=True)
+    assert result["after"]["bypass"] is True
     assert lab["lab_maintenance_secret"] not in raw
