@@ -11,8 +11,14 @@ short_description: Write a runbook's evidence (JSON, and Markdown) on the contro
 version_added: 0.1.0
 description:
   - Writes O(data) as C(<dir>/<name>.json) and, when given, O(markdown) as C(<dir>/<name>.md), on the controller,
-    making O(dir) if it is missing. Each file is written to a scratch file and renamed, so a reader never sees half
-    of it.
+    making O(dir) if it is missing. Each file is written to a scratch file and then given its name, so a reader
+    never sees half of it.
+  - Evidence is never overwritten. When C(<name>.json) or C(<name>.md) is already there (another run in the same
+    second, or an earlier one), both files get the first free suffix instead - C(<name>-2), C(<name>-3) and so on. A
+    name is taken atomically, so runs writing at the same moment each keep their own files. RV(files) and RV(name)
+    say which name was used.
+  - The files are readable by their owner only (C(0600)). Directories the action makes are C(0700); an existing
+    O(dir) keeps its mode.
   - An action that runs on the controller only (no module is sent to any host), so the evidence of a run costs
     next to nothing, whatever host the task is for.
   - The runbooks' roles use it for their evidence (rollback, maintenance_window, health_check, release_watch). Never
@@ -43,7 +49,11 @@ options:
     type: path
     required: true
   name:
-    description: The files' name without an extension (a file name, not a path).
+    description:
+      - The files' name without an extension, a plain file name - not empty, at most 200 characters, no C(/), no
+        C(..), no leading dot, no newline or other control character.
+      - Give the runbook and the run's start time (C(rollback-2026-11-23T034750Z)); when that name is taken, the
+        action adds a suffix (see above).
     type: str
     required: true
   data:
@@ -62,6 +72,11 @@ EXAMPLES = r"""
     name: "rollback-{{ now(utc=true, fmt='%Y-%m-%dT%H%M%SZ') }}"
     data: "{{ rollback_evidence }}"
     markdown: "{{ lookup('ansible.builtin.template', 'rollback_report.md.j2') }}"
+  register: written
+
+- name: Where it went (the name may carry a suffix)
+  ansible.builtin.debug:
+    msg: "{{ written.files | join(' and ') }}"
 """
 
 RETURN = r"""
@@ -71,4 +86,9 @@ files:
   type: list
   elements: path
   sample: [/srv/runbooks/evidence/rollback-2026-11-23T034750Z.json, /srv/runbooks/evidence/rollback-2026-11-23T034750Z.md]
+name:
+  description: The name the files were written under (O(name), or O(name) with a suffix when it was taken).
+  returned: success
+  type: str
+  sample: rollback-2026-11-23T034750Z-2
 """
