@@ -32,7 +32,18 @@ options:
     elements: raw
     default: []
   at:
-    description: The moment to decide for, ISO 8601 with a UTC offset; default now.
+    description:
+      - The moment to decide for, ISO 8601 with a UTC offset; default now.
+      - With O(check_mode), a rehearsal time - honoured in check mode only (see O(check_mode)).
+    type: str
+  check_mode:
+    description:
+      - Set it (to C(ansible_check_mode)) to have the filter also say how the change starts (RV(_value.started)).
+      - In a real run (V(false)), O(at) does not let the change start by itself - it is a rehearsal time, and a
+        real run with it starts only with O(override_reason). In check mode, the decision for O(at) stands.
+    type: bool
+  override_reason:
+    description: Why the change may start anyway (outside the windows, or in a real run with O(at)); with O(check_mode).
     type: str
 """
 
@@ -42,6 +53,12 @@ EXAMPLES = r"""
     msg: >-
       {{ [{'days': 'wed', 'start': '16:00', 'end': '18:00', 'timezone': 'UTC'}]
          | opsready.runbooks.change_window(['2026-12-23'], '2026-11-25T16:30:00+00:00') }}
+
+- name: May the change start? (a rehearsal time counts in check mode only)
+  ansible.builtin.set_fact:
+    decision: >-
+      {{ windows | opsready.runbooks.change_window(blackouts, rehearsal_at or none, check_mode=ansible_check_mode,
+                                                   override_reason=override_reason) }}
 """
 
 RETURN = r"""
@@ -64,22 +81,38 @@ _value:
     next_window:
       description: When the next window opens (UTC), when the moment is outside.
       type: str
+    started:
+      description: With O(check_mode) - C(allowed), C(by override) or C(refused).
+      type: str
+    override_reason:
+      description: With O(check_mode) - the override reason, or null.
+      type: str
+    rehearsal:
+      description: With O(check_mode) - whether the decision is for O(at) rather than now.
+      type: bool
 """
 
 import datetime
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.opsready.runbooks.plugins.module_utils._change_window import decide
+from ansible_collections.opsready.runbooks.plugins.module_utils._change_window import decide, start
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
 
-def change_window(windows, blackouts=None, at=None):
+def change_window(windows, blackouts=None, at=None, check_mode=None, override_reason=None):
     try:
-        moment = datetime.datetime.fromisoformat(str(at).replace("Z", "+00:00")) if at else None
-    except ValueError:
-        raise AnsibleFilterError("change_window: at %r is not an ISO 8601 time such as 2026-11-25T16:30:00+00:00" % at)
-    try:
-        return decide(windows, blackouts, moment)
+        if check_mode is not None and not isinstance(check_mode, bool):
+            raise OpsreadyError("check_mode=%r: give true or false (ansible_check_mode)" % (check_mode,))
+        if override_reason is not None and not isinstance(override_reason, str):
+            raise OpsreadyError("override_reason: give text (why the change starts anyway), not %r" % (override_reason,))
+        try:
+            moment = datetime.datetime.fromisoformat(str(at).replace("Z", "+00:00")) if at else None
+        except ValueError:
+            raise OpsreadyError("at=%r is not an ISO 8601 time such as 2026-11-25T16:30:00+00:00" % (at,))
+        decision = decide(windows, blackouts, moment)
+        if check_mode is None:
+            return decision
+        return start(decision, moment is not None, check_mode, override_reason)
     except OpsreadyError as e:
         raise AnsibleFilterError("change_window: %s" % e)
 

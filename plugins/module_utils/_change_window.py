@@ -20,7 +20,7 @@ def _zone(name):
         from zoneinfo import ZoneInfo
         return ZoneInfo(name)
     except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys
-        raise OpsreadyError("unknown time zone %r (use an IANA name such as UTC or Europe/Berlin)" % name)
+        raise OpsreadyError("windows: unknown time zone %r (use an IANA name such as UTC or Europe/Berlin)" % name)
 
 
 def _days(spec, where):
@@ -31,7 +31,7 @@ def _days(spec, where):
         first, dummy, last = item.partition("-")
         first, last = first.strip()[:3], (last.strip()[:3] or first.strip()[:3])
         if first not in DAYS or last not in DAYS:
-            raise OpsreadyError("%s: days %r: use mon, tue, wed, thu, fri, sat, sun or a range such as mon-fri"
+            raise OpsreadyError("windows: %s: days %r: use mon, tue, wed, thu, fri, sat, sun or a range such as mon-fri"
                                 % (where, item))
         start = DAYS.index(first)
         days.update(DAYS[(start + n) % 7] for n in range((DAYS.index(last) - start) % 7 + 1))
@@ -40,23 +40,25 @@ def _days(spec, where):
 
 def _clock(value, where):
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
-    if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59:
-        raise OpsreadyError("%s: time %r: use HH:MM (24-hour)" % (where, value))
+    if not match or int(match.group(2)) > 59 or int(match.group(1)) * 60 + int(match.group(2)) > 24 * 60:
+        raise OpsreadyError("windows: %s: time %r: use HH:MM (24-hour, 00:00 to 24:00)" % (where, value))
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
 def normalize(windows, blackouts):
     """Validated windows [{days, start, end, tz, label}] and blackout spans [(first date, last date, label)]."""
     if not isinstance(windows, list) or not windows:
-        raise OpsreadyError("change windows must be a non-empty list of {days, start, end, timezone}")
+        raise OpsreadyError("windows: the change windows must be a non-empty list of {days, start, end, timezone}")
     result = []
     for index, window in enumerate(windows):
         where = "window %d" % (index + 1)
         if not isinstance(window, dict) or not {"days", "start", "end"} <= set(window):
-            raise OpsreadyError("%s needs days, start and end (and optionally timezone, name), got %r" % (where, window))
+            raise OpsreadyError("windows: %s needs days, start and end (and optionally timezone, name), got %r"
+                                % (where, window))
         start, end = _clock(window["start"], where), _clock(window["end"], where)
         if start == end:
-            raise OpsreadyError("%s: start and end are both %s; a window needs a length" % (where, window["start"]))
+            raise OpsreadyError("windows: %s: start and end are both %s; a window needs a length"
+                                % (where, window["start"]))
         result.append({"days": _days(window["days"], where), "start": start, "end": end,
                        "tz": _zone(window.get("timezone", "UTC")), "label": window.get("name") or "%s %s-%s %s" % (
                            window["days"] if isinstance(window["days"], str) else ",".join(window["days"]),
@@ -66,10 +68,13 @@ def normalize(windows, blackouts):
         first, last, label = (entry.get("from"), entry.get("to"), entry.get("reason", "")) if isinstance(entry, dict) \
             else (entry, entry, "")
         try:
-            spans.append((datetime.date.fromisoformat(str(first)), datetime.date.fromisoformat(str(last or first)),
-                          label))
+            span = (datetime.date.fromisoformat(str(first)), datetime.date.fromisoformat(str(last or first)), label)
         except ValueError:
-            raise OpsreadyError("blackout %r: use YYYY-MM-DD or {from: YYYY-MM-DD, to: YYYY-MM-DD, reason: ...}" % entry)
+            raise OpsreadyError("blackouts: %r: use YYYY-MM-DD or {from: YYYY-MM-DD, to: YYYY-MM-DD, reason: ...}"
+                                % entry)
+        if span[1] < span[0]:
+            raise OpsreadyError("blackouts: %r ends before it starts" % entry)
+        spans.append(span)
     return result, spans
 
 
@@ -88,7 +93,7 @@ def decide(windows, blackouts=None, at=None):
     """{allowed, at, window, reason, next_window}: `at` is an aware datetime (default now, UTC)."""
     at = at or datetime.datetime.now(datetime.timezone.utc)
     if at.tzinfo is None:
-        raise OpsreadyError("the moment to check needs a time zone (e.g. 2026-11-25T16:30:00+00:00)")
+        raise OpsreadyError("at: the moment to check needs a time zone (e.g. 2026-11-25T16:30:00+00:00)")
     windows, spans = normalize(windows, blackouts)
     stamp = at.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for first, last, label in spans:
@@ -105,6 +110,22 @@ def decide(windows, blackouts=None, at=None):
     return {"allowed": False, "at": stamp, "window": None, "next_window": following,
             "reason": "%s is outside every change window (%s)%s" % (
                 stamp, "; ".join(w["label"] for w in windows), "; the next opens %s" % following if following else "")}
+
+
+def start(decision, rehearsal, check_mode, override_reason):
+    """How a change starts, given the decision: allowed, by override (with a reason) or refused.
+
+    `rehearsal` says the decision is for a given moment, not now. That is honoured in check mode only (a rehearsal
+    of a scheduled run): in a real run the moment would let anyone past the guard, so it needs the override reason
+    there too. The decision records all of it."""
+    result = dict(decision, rehearsal=bool(rehearsal), override_reason=override_reason or None)
+    if rehearsal and not check_mode:
+        result["reason"] = ("%s; a rehearsal time is honoured in check mode only: a real run with one needs an "
+                            "override reason" % decision["reason"])
+        result["started"] = "by override" if override_reason else "refused"
+    else:
+        result["started"] = "allowed" if decision["allowed"] else ("by override" if override_reason else "refused")
+    return result
 
 
 def _next(windows, spans, at):

@@ -58,18 +58,80 @@ def test_now_is_the_default():
     assert set(change_window(WEDNESDAY)) == {"allowed", "at", "window", "next_window", "reason"}
 
 
-@pytest.mark.parametrize("windows, blackouts, at, message", [
-    ([], None, None, "must be a non-empty list"),
-    ([{"days": "wed", "start": "16:00"}], None, None, "needs days, start and end"),
-    ([{"days": "someday", "start": "16:00", "end": "18:00"}], None, None, "days 'someday': use mon, tue"),
-    ([{"days": "wed", "start": "4pm", "end": "18:00"}], None, None, "time '4pm': use HH:MM"),
-    ([{"days": "wed", "start": "16:00", "end": "16:00"}], None, None, "a window needs a length"),
-    ([{"days": "wed", "start": "16:00", "end": "18:00", "timezone": "Mars/Olympus"}], None, None,
-     "unknown time zone 'Mars/Olympus'"),
-    (WEDNESDAY, ["25/11/2026"], None, "blackout '25/11/2026': use YYYY-MM-DD"),
-    (WEDNESDAY, None, "next wednesday", "is not an ISO 8601 time"),
-    (WEDNESDAY, None, "2026-11-25T16:30:00", "needs a time zone"),
+def test_a_real_run_decides_for_now_and_a_rehearsal_time_needs_an_override():
+    """Issue 12: change_window_at is a rehearsal time, honoured in check mode only."""
+    inside = "2026-11-25T16:30:00Z"
+    rehearsal = change_window(WEDNESDAY, at=inside, check_mode=True, override_reason="")
+    assert rehearsal["allowed"] is True and rehearsal["started"] == "allowed" and rehearsal["rehearsal"] is True
+    real = change_window(WEDNESDAY, at=inside, check_mode=False, override_reason="")
+    assert real["started"] == "refused" and real["rehearsal"] is True
+    assert real["reason"].startswith("2026-11-25T16:30:00Z is inside the change window weekly window")
+    assert "honoured in check mode only" in real["reason"]
+    forced = change_window(WEDNESDAY, at=inside, check_mode=False, override_reason="INC-1 rehearsal on staging")
+    assert forced["started"] == "by override" and forced["override_reason"] == "INC-1 rehearsal on staging"
+
+
+@pytest.mark.parametrize("check_mode, override, at, started", [
+    (False, "", None, "refused"),
+    (True, "", None, "refused"),
+    (False, "INC-7", None, "by override"),
+    (True, "", "2026-11-25T16:30:00Z", "allowed"),
+    (True, "", "2026-11-25T12:00:00Z", "refused"),
+    (False, "", "2026-11-25T12:00:00Z", "refused"),
+    (False, "INC-7", "2026-11-25T12:00:00Z", "by override"),
 ])
-def test_bad_input_says_what_to_fix(windows, blackouts, at, message):
-    with pytest.raises(AnsibleFilterError, match=message):
-        change_window(windows, blackouts, at)
+def test_how_the_change_starts(check_mode, override, at, started):
+    never = [{"days": "mon", "start": "00:00", "end": "00:01", "timezone": "Pacific/Kiritimati"}]
+    windows = WEDNESDAY if at else never   # without a rehearsal time: now, which no one-minute window holds here
+    decision = change_window(windows, at=at, check_mode=check_mode, override_reason=override)
+    if not at and decision["allowed"]:
+        pytest.skip("now happens to be inside the one-minute window")
+    assert decision["started"] == started and decision["rehearsal"] is bool(at)
+    assert decision["override_reason"] == (override or None)
+
+
+def test_without_check_mode_it_only_decides():
+    assert "started" not in change_window(WEDNESDAY, at="2026-11-25T16:30:00Z")
+
+
+# (id, windows, blackouts, at, check_mode, override_reason, the option the message names, a part of the message)
+BAD_INPUT = [
+    ("windows-empty", [], None, None, None, None, "windows", "must be a non-empty list"),
+    ("windows-not-a-list", "wed 16:00-18:00", None, None, None, None, "windows", "must be a non-empty list"),
+    ("window-not-a-dict", ["wed 16:00-18:00"], None, None, None, None, "windows", "needs days, start and end"),
+    ("window-without-end", [{"days": "wed", "start": "16:00"}], None, None, None, None, "windows",
+     "needs days, start and end"),
+    ("days-unknown", [{"days": "someday", "start": "16:00", "end": "18:00"}], None, None, None, None, "windows",
+     "days 'someday': use mon, tue"),
+    ("days-empty", [{"days": "", "start": "16:00", "end": "18:00"}], None, None, None, None, "windows",
+     "use mon, tue"),
+    ("start-not-a-time", [{"days": "wed", "start": "4pm", "end": "18:00"}], None, None, None, None, "windows",
+     "time '4pm': use HH:MM"),
+    ("start-hour-25", [{"days": "wed", "start": "25:00", "end": "18:00"}], None, None, None, None, "windows",
+     "use HH:MM"),
+    ("end-past-24", [{"days": "wed", "start": "16:00", "end": "24:30"}], None, None, None, None, "windows",
+     "use HH:MM"),
+    ("start-equals-end", [{"days": "wed", "start": "16:00", "end": "16:00"}], None, None, None, None, "windows",
+     "a window needs a length"),
+    ("timezone-unknown", [{"days": "wed", "start": "16:00", "end": "18:00", "timezone": "Mars/Olympus"}], None, None,
+     None, None, "windows", "unknown time zone 'Mars/Olympus'"),
+    ("timezone-newline", [{"days": "wed", "start": "16:00", "end": "18:00", "timezone": "UTC\n"}], None, None, None,
+     None, "windows", "unknown time zone"),
+    ("blackout-not-iso", WEDNESDAY, ["25/11/2026"], None, None, None, "blackouts", "'25/11/2026': use YYYY-MM-DD"),
+    ("blackout-without-from", WEDNESDAY, [{"to": "2026-12-01"}], None, None, None, "blackouts", "use YYYY-MM-DD"),
+    ("blackout-reversed", WEDNESDAY, [{"from": "2026-12-31", "to": "2026-12-01"}], None, None, None, "blackouts",
+     "ends before it starts"),
+    ("at-not-iso", WEDNESDAY, None, "next wednesday", None, None, "at", "is not an ISO 8601 time"),
+    ("at-without-time-zone", WEDNESDAY, None, "2026-11-25T16:30:00", None, None, "at", "needs a time zone"),
+    ("at-newline", WEDNESDAY, None, "2026-11-25T16:30:00Z\n", None, None, "at", "is not an ISO 8601 time"),
+    ("check-mode-a-string", WEDNESDAY, None, None, "false", None, "check_mode", "true or false"),
+    ("override-reason-a-list", WEDNESDAY, None, None, False, ["INC-1"], "override_reason", "text"),
+]
+
+
+@pytest.mark.parametrize("windows, blackouts, at, check_mode, override, option, message",
+                         [case[1:] for case in BAD_INPUT], ids=[case[0] for case in BAD_INPUT])
+def test_bad_input_says_what_to_fix(windows, blackouts, at, check_mode, override, option, message):
+    with pytest.raises(AnsibleFilterError) as error:
+        change_window(windows, blackouts, at, check_mode=check_mode, override_reason=override)
+    assert message in str(error.value) and "change_window: %s" % option in str(error.value), str(error.value)
