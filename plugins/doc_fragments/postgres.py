@@ -14,10 +14,11 @@ options:
     description: Host name or address of the PostgreSQL server.
     type: str
     default: localhost
-  port:
+  login_port:
     description: Port of the server.
     type: int
     default: 5432
+    aliases: [port]
   login_user:
     description: Role to log in as.
     type: str

@@ -15,11 +15,15 @@ import re
 import shlex
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
-from ansible_collections.opsready.runbooks.plugins.module_utils._migrations import _checked, _last, _run
+from ansible_collections.opsready.runbooks.plugins.module_utils._migrations import (_checked, _last, _run, find_tool,
+                                                                                      validate)
 
 STEP = re.compile(r"^-- Running (upgrade|downgrade) (\S*) -> (\S+)\s*$", re.M)
-HISTORY = re.compile(r"^(\S+) -> (\S+)")
+# `alembic history`: "b2 -> c3 (head), message"; a merge is "c3, d4 -> e5 (head) (mergepoint), message"
+HISTORY = re.compile(r"^(?P<down>.+?) -> (?P<rev>[^\s,]+)(?P<marks>(?: \([a-z ]+\))*),?")
 UNKNOWN = re.compile(r"Can't locate revision identified by '([^']+)'")
+CURRENT = re.compile(r"^Current revision\(s\) for ", re.M)  # `alembic current -v` says it even at base
+REVISION = re.compile(r"^Rev: (\S+)", re.M)
 
 
 def _alembic(params, *args):
@@ -29,31 +33,50 @@ def _alembic(params, *args):
 
 def current(params, execute):
     """The current revision (None at base); refuses a database at several heads (branches). A revision this project
-    does not have (a newer release's, seen from the release a rollback goes back to) is returned as it is."""
+    does not have (a newer release's, seen from the release a rollback goes back to) is returned as it is. An
+    answer without Alembic's "Current revision(s) for" line is no answer (a wrong alembic_command), not "at base"."""
     try:
-        output = _checked(execute, _alembic(params, "current"), params)["output"]
+        ran = _checked(execute, _alembic(params, "current", "-v"), params)
     except OpsreadyError as e:
         unknown = UNKNOWN.search(str(e))
         if unknown:
             return unknown.group(1)
         raise
-    revisions = [line.split()[0] for line in output.splitlines() if re.match(r"^[0-9A-Za-z_]+( \(|$)", line.strip())]
+    if not CURRENT.search(ran["output"]):
+        raise OpsreadyError("%s gave no answer (no 'Current revision(s) for' line): is alembic_command Alembic, and "
+                            "does the project's env.py run?" % ran["command"], executed=[ran])
+    revisions = REVISION.findall(ran["output"])
     if len(revisions) > 1:
         raise OpsreadyError("the database is at several revisions (%s): merge the branches first" % ", ".join(revisions))
     return revisions[0] if revisions else None
 
 
 def chain(params, execute):
-    """Every revision from base to head, oldest first (linear history)."""
+    """Every revision from base to head, oldest first. db_migration follows one line of revisions: several heads,
+    and a history that branched and merged again, are refused."""
     output = _checked(execute, _alembic(params, "history"), params)["output"]
-    links = {}
+    links, heads, merges = {}, [], []
     for line in output.splitlines():
         match = HISTORY.match(line.strip())
-        if match:
-            links[match.group(1)] = match.group(2).rstrip(",")
+        if not match:
+            continue
+        down, revision, marks = match.group("down"), match.group("rev"), match.group("marks")
+        if "(head)" in marks:
+            heads.append(revision)
+        if "," in down or "(mergepoint)" in marks:
+            merges.append(revision)
+        links.setdefault(down, []).append(revision)
+    if len(heads) > 1:
+        raise OpsreadyError("the project has several heads (%s): db_migration follows one line of revisions; merge "
+                            "them first (alembic merge heads)" % ", ".join(sorted(heads)))
+    branched = sorted(down for down, children in links.items() if len(children) > 1)
+    if merges or branched:
+        raise OpsreadyError("the project's history is not one line of revisions (%s): db_migration cannot tell "
+                            "which steps a rollback or steps means" % "; ".join(
+                                ["%s branches" % b for b in branched] + ["%s merges branches" % m for m in merges]))
     order, revision = [], "<base>"
     while revision in links:
-        revision = links[revision]
+        revision = links[revision][0]
         order.append(revision)
     return order
 
@@ -75,10 +98,12 @@ def does_nothing(sql, version_table):
 
 
 def run(params, check_mode=False, execute=None):
+    validate(params)
     execute = execute or _run
+    find_tool(params.get("alembic_command") or "alembic", params.get("chdir"), "alembic_command")
     history = chain(params, execute)
     now = current(params, execute)
-    result = {"changed": False, "current": now, "available": history, "executed": [], "plan": []}
+    result = {"changed": False, "before": now, "after": now, "available": history, "executed": [], "plan": []}
     known = now is None or now in history
     result["applied"] = history[:history.index(now) + 1] if now in history else []
     result["pending"] = history[len(result["applied"]):] if known else []
@@ -92,7 +117,7 @@ def run(params, check_mode=False, execute=None):
         result["msg"] = "schema at %s; pending: %s" % (now or "base", ", ".join(result["pending"]) or "none")
         return result
     target = _target(params, history, result["applied"])
-    result["version_after"] = None if target == "base" else target
+    result["after"] = None if target == "base" else target
     if target == (now or "base"):
         result["msg"] = "nothing to do: schema at %s" % (now or "base")
         return result
@@ -119,7 +144,7 @@ def run(params, check_mode=False, execute=None):
     reached = current(params, execute)
     if (reached or "base") != target:
         raise OpsreadyError("alembic %s %s ended at %s instead: %s" % (
-            verb, target, reached or "base", _last(ran["output"], 3)), executed=result["executed"])
+            verb, target, reached or "base", _last(ran["output"], 3)), executed=result["executed"], after=reached)
     done = "rolled back" if verb == "downgrade" else "applied"
     result["msg"] = "%s %s: schema %s -> %s" % (done, listed, now or "base", target)
     return result

@@ -13,7 +13,7 @@ def connection_spec():
     """The connection options, as an argument_spec fragment (option names as in community.postgresql)."""
     return {
         "login_host": {"type": "str", "default": "localhost"},
-        "port": {"type": "int", "default": 5432},
+        "login_port": {"type": "int", "default": 5432, "aliases": ["port"]},
         "login_user": {"type": "str", "default": "postgres"},
         "login_password": {"type": "str", "no_log": True},
         "login_db": {"type": "str", "default": "postgres"},
@@ -23,22 +23,36 @@ def connection_spec():
     }
 
 
-def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True):
+def port(params):
+    """The server's port: login_port, or port (its alias, and the key older callers pass)."""
+    for key in ("login_port", "port"):
+        if params.get(key) is not None:
+            return params[key]
+    return 5432
+
+
+def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True, lock_timeout=None):
     """A psycopg2 connection from connection_spec() parameters. Timeouts in seconds; no statement timeout unless
-    given (migrations may take long, health checks must not)."""
+    given (migrations may take long, health checks must not); lock_timeout bounds every wait for a lock (and so how
+    long this session's queued lock request holds up the application's queries behind it)."""
     try:
         import psycopg2
     except ImportError:
         raise OpsreadyError("the Python package psycopg2 is required on the host running this task "
                             "(Debian: python3-psycopg2, PyPI: psycopg2-binary)")
     kwargs = {
-        "host": params["login_host"], "port": params["port"], "user": params["login_user"],
+        "host": params["login_host"], "port": port(params), "user": params["login_user"],
         "dbname": params["login_db"], "sslmode": params["ssl_mode"],
         "connect_timeout": max(1, int(round(connect_timeout))),
         "application_name": "opsready.runbooks",
     }
+    options = []
     if statement_timeout:
-        kwargs["options"] = "-c statement_timeout=%d" % max(1000, int(statement_timeout * 1000))
+        options.append("-c statement_timeout=%d" % max(1000, int(statement_timeout * 1000)))
+    if lock_timeout:
+        options.append("-c lock_timeout=%d" % max(1, int(round(lock_timeout * 1000))))
+    if options:
+        kwargs["options"] = " ".join(options)
     if params.get("login_password"):
         kwargs["password"] = params["login_password"]
     if params.get("ca_cert"):
@@ -46,3 +60,58 @@ def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True)
     conn = psycopg2.connect(**kwargs)
     conn.autocommit = autocommit
     return conn
+
+
+BLOCKERS = """SELECT pid, application_name, usename, state, to_char(state_change, 'YYYY-MM-DD HH24:MI:SS TZ'),
+  to_char(xact_start, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), left(query, 200)
+FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids(%s)) ORDER BY pid"""
+BLOCKER_KEYS = ("pid", "application_name", "usename", "state", "state_change", "xact_start", "query_start", "query")
+
+
+def blockers(conn, pid):
+    """The sessions that block backend `pid` now, from pg_stat_activity (the query cut at 200 characters)."""
+    with conn.cursor() as cur:
+        cur.execute(BLOCKERS, (pid,))
+        return [dict(zip(BLOCKER_KEYS, row)) for row in cur.fetchall()]
+
+
+class BlockerWatch:
+    """While a migration runs on `conn`, a second session looks every `interval` seconds at who blocks it, so that
+    when a lock wait ends in lock_timeout the blocking sessions can be named (by then they block nobody). seen()
+    returns the last sessions seen blocking it."""
+
+    def __init__(self, params, conn, interval=0.2):
+        self.params, self.pid, self.interval = params, conn.get_backend_pid(), interval
+        self.last, self.conn, self.thread = [], None, None
+
+    def __enter__(self):
+        import threading
+
+        try:
+            self.conn = connect(self.params, connect_timeout=5, statement_timeout=5)
+        except Exception:  # naming blockers is a help, not a condition: the migration runs without it
+            return self
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def _watch(self):
+        while not self.stop.wait(self.interval):
+            try:
+                found = blockers(self.conn, self.pid)
+            except Exception:
+                return
+            if found:
+                self.last = found
+
+    def seen(self):
+        return list(self.last)
+
+    def __exit__(self, *exc):
+        if self.thread:
+            self.stop.set()
+            self.thread.join(10)
+        if self.conn:
+            self.conn.close()
+        return False

@@ -13,6 +13,9 @@ description:
   - O(backend=builtin) works with the built-in convention - a directory of versioned C(NNNN_name.up.sql) and
     C(NNNN_name.down.sql) files and a table (O(table)) recording which versions are applied. Everything below
     applies to it.
+  - A file in O(path) that does not follow the convention (a dash or a non-ASCII letter in the name, another
+    extension) is an error listing every such file. Notes (C(.md), C(.txt), C(.rst)), hidden files and
+    directories are left alone.
   - O(state=status) reports the applied, pending and irreversible versions. O(state=rolled_back) runs down
     migrations, newest first, by O(steps) or down to O(target). O(state=applied) runs pending up migrations, oldest
     first, all or up to O(target) or O(steps).
@@ -21,12 +24,23 @@ description:
   - It refuses, before changing anything, what it cannot do as asked - an unknown O(target), more O(steps) than are
     applied, an applied version with no files here, and any step without a real down migration (no C(.down.sql), or
     one with no statement in it), which is irreversible and needs a restore instead.
+  - It also refuses, before anything runs, a planned migration with a statement that ends or starts a transaction
+    (C(BEGIN), C(START TRANSACTION), C(COMMIT), C(END), C(ROLLBACK), C(ABORT), C(PREPARE TRANSACTION)), naming the
+    file and line - it would break the one transaction the step (or plan) runs in. C(SAVEPOINT), C(RELEASE) and
+    C(ROLLBACK TO) are fine. Words in strings, quoted names and comments do not count, nor a C(COMMIT) inside a
+    dollar-quoted procedure or C(DO) body (PostgreSQL itself refuses to run one inside the migration's
+    transaction).
   - An advisory lock keeps two runs from migrating the same database at once.
+  - Every wait for a table lock is bounded by O(lock_timeout), so a migration queued behind an application's open
+    transaction holds up the queries behind it for that long at most. It is then rolled back, tried again after a
+    pause as long (O(lock_retries) times), and finally fails naming the blocking sessions (RV(blockers)).
   - Check mode returns the plan and the SQL it would run (diff mode shows it too), and changes nothing.
   - O(backend=alembic) drives Alembic's CLI (C(alembic -c O(alembic_config))) in O(chdir). The plan and its SQL come
     from Alembic's offline mode before anything runs; a downgrade that changes nothing but Alembic's version table
     (a C(pass) downgrade) is refused as irreversible; O(steps) resolve to a revision through C(alembic history), and
-    after the run the current revision must be the target. Branches (several heads) are refused. The database URL
+    after the run the current revision must be the target. A history that is not one line of revisions (several
+    heads, or branches merged again) is refused. Alembic must answer C(alembic current -v); a command that prints
+    nothing is an error, not an empty database. The database URL
     comes from the project's C(alembic.ini) or C(env.py). A database at a revision the project does not have (a
     newer release's, seen from an older release) is reported by O(state=status), with RV(available) the project's
     own revisions, and refused by the other states.
@@ -34,7 +48,10 @@ description:
     Prisma, Flyway) with the O(commands) you give, without a shell. Check mode runs the preview command when there is
     one (C(artisan migrate:rollback --pretend)). A rollback the tool reports as doing nothing (O(nothing_regex))
     fails instead of passing as a success. The connection options are not used; the tool reads its own
-    configuration (give secrets with the task's C(environment)).
+    configuration (give secrets with the task's C(environment), or list them in O(secrets)).
+  - With O(backend=alembic) and O(backend=command), every program is looked for before anything runs, in every
+    O(state) and in check mode, so a missing tool is found by the pre-checks; each command is stopped after
+    O(timeout).
 author:
   - opsready.runbooks developers (@opsready)
 extends_documentation_fragment:
@@ -65,6 +82,9 @@ options:
     description:
       - With O(backend=command), the tool's command lines. C({steps}) and C({target}) are replaced by O(steps) and
         O(target). Each runs without a shell (use C(sh -c '...') for pipes), in O(chdir).
+      - The placeholders must match what is given, checked before anything runs - an unknown placeholder is
+        refused, and so are, in the commands this O(state) runs, a placeholder with no value and, in the command
+        that moves the schema (and its preview), an O(steps) or O(target) it has no placeholder for.
     type: dict
     suboptions:
       status:
@@ -102,8 +122,25 @@ options:
       - Output of the tool that means it did nothing (for example Laravel's C(Nothing to rollback.)). The default
         knows Laravel, Prisma and Flyway's wording.
     type: str
+  timeout:
+    description:
+      - With O(backend=alembic) and O(backend=command), the longest any one command may run, in seconds. A command
+        still running then is stopped with every process it started (its process group - C(TERM), then C(KILL))
+        and the task fails saying so.
+    type: float
+    default: 3600
+  secrets:
+    description:
+      - Values (passwords, tokens) that appear in O(commands) or in what the tools print. Every command line, tool
+        output and message this module returns shows them as C(********), at every verbosity.
+    type: list
+    elements: str
   table:
-    description: The table that records applied migrations (C(schema.table) allowed). Created when first applying.
+    description:
+      - The table that records applied migrations, C(name) or C(schema.name) (letters a-z A-Z, digits, C(_) and
+        C($), at most 63 characters each). Created when first applying.
+      - Taken as written, case included, as community.postgresql does - C(AppMigrations) is the table
+        C("AppMigrations"), not C(appmigrations).
     type: str
     default: schema_migrations
   state:
@@ -117,7 +154,11 @@ options:
         everything); with V(applied), pending versions up to it are applied. Running again changes nothing.
     type: str
   steps:
-    description: How many migrations to roll back (newest first) or apply (oldest first). Not idempotent by nature.
+    description:
+      - How many migrations to roll back (newest first) or apply (oldest first), from 1 to 10000, for every
+        O(backend). Not idempotent by nature.
+      - O(steps) and O(target) are for O(state=applied) and O(state=rolled_back); with O(state=status) they are
+        refused.
     type: int
   atomic:
     description:
@@ -125,6 +166,20 @@ options:
         transaction (C(CREATE INDEX CONCURRENTLY)); each step then commits on its own.
     type: bool
     default: true
+  lock_timeout:
+    description:
+      - With O(backend=builtin), the longest the migration session waits for any lock, in seconds (PostgreSQL's
+        C(lock_timeout), set for the whole session), more than 0 and at most 3600. While a migration waits for a
+        table lock, every new query on that table waits behind it, so keep this short.
+    type: float
+    default: 5
+  lock_retries:
+    description:
+      - With O(backend=builtin), how many more times a step (with O(atomic), the whole plan) that ran out of
+        O(lock_timeout) is tried, after a pause as long as O(lock_timeout) in which the application's queries go
+        through. From 0 to 10.
+    type: int
+    default: 2
 seealso:
   - module: community.postgresql.postgresql_db
     description: Take the backup before a rollback (C(state=dump), a C(.pgc) target for the custom format).
@@ -198,14 +253,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-current:
-  description: The newest applied version before this run (null when nothing is applied).
-  returned: always
+before:
+  description:
+    - The schema's version before this run - the newest applied version (O(backend=builtin)) or the Alembic
+      revision (null when nothing is applied).
+  returned: with backend builtin or alembic
   type: str
   sample: "0002"
-version_after:
-  description: The newest applied version after the plan (what it would be, in check mode).
-  returned: when state is applied or rolled_back
+after:
+  description:
+    - The schema's version after this run (what it would be, in check mode); equal to RV(before) with
+      O(state=status) and when nothing was to do. On failure, the version the database is really at.
+  returned: with backend builtin or alembic
   type: str
   sample: "0001"
 applied:
@@ -255,6 +314,16 @@ failed_step:
   returned: on failure of a step
   type: str
   sample: "0002"
+blockers:
+  description:
+    - The sessions seen blocking the step that ran out of O(lock_timeout), from C(pg_stat_activity) (the query
+      cut at 200 characters).
+  returned: on failure after waiting for a lock
+  type: list
+  elements: dict
+  sample: [{pid: 4242, application_name: demo-api, usename: demo, state: idle in transaction,
+            state_change: "2026-03-04 10:00:01 UTC", xact_start: "2026-03-04 10:00:00 UTC",
+            query_start: "2026-03-04 10:00:01 UTC", query: "SELECT * FROM items"}]
 status_output:
   description: The output of O(commands.status) (O(backend=command)).
   returned: when commands.status is given
@@ -287,11 +356,15 @@ def main():
             alembic_command={"type": "str", "default": "alembic"},
             alembic_version_table={"type": "str", "default": "alembic_version"},
             nothing_regex={"type": "str"},
+            timeout={"type": "float", "default": 3600},
+            secrets={"type": "list", "elements": "str", "no_log": True},
             table={"type": "str", "default": "schema_migrations"},
             state={"type": "str", "choices": ["status", "applied", "rolled_back"], "default": "status"},
             target={"type": "str"},
             steps={"type": "int"},
             atomic={"type": "bool", "default": True},
+            lock_timeout={"type": "float", "default": 5},
+            lock_retries={"type": "int", "default": 2},
         ),
         mutually_exclusive=[["target", "steps"]],
         required_if=[["state", "rolled_back", ["target", "steps"], True], ["backend", "builtin", ["path"]],
