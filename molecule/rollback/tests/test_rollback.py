@@ -306,7 +306,7 @@ def test_a_bad_target_gets_a_clear_error(lab, test_migrations):
     assert preview["changed"] is True and [s["version"] for s in preview["plan"]] == ["0002", "0003"]
     assert [s["sql"].strip() for s in preview["sql"]] == ["ALTER TABLE rb_test ADD COLUMN note text;",
                                                           "INSERT INTO rb_test VALUES (1, 'x');"]
-    assert db_migration(lab, test_migrations)["current"] == "0001"  # the preview changed nothing
+    assert db_migration(lab, test_migrations)["before"] == "0001"  # the preview changed nothing
 
 
 # ------------------------------------------------------------- backend=alembic: Debian's Alembic against db1
