@@ -104,7 +104,8 @@ def change_window(windows, blackouts=None, at=None, check_mode=None, override_re
         if check_mode is not None and not isinstance(check_mode, bool):
             raise OpsreadyError("check_mode=%r: give true or false (ansible_check_mode)" % (check_mode,))
         if override_reason is not None and not isinstance(override_reason, str):
-            raise OpsreadyError("override_reason: give text (why the change starts anyway), not %r" % (override_reason,))
+            raise OpsreadyError("override_reason: give text (why the change starts anyway), not %r"
+                                % (override_reason,))
         try:
             moment = datetime.datetime.fromisoformat(str(at).replace("Z", "+00:00")) if at else None
         except ValueError:

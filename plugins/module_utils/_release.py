@@ -59,7 +59,8 @@ def validate(params):
     if not os.path.isdir(root):
         raise OpsreadyError("releases_dir: %s does not exist on this host" % root)
     if not os.path.isdir(os.path.dirname(link_path)):
-        raise OpsreadyError("link=%s: its directory %s does not exist on this host" % (link, os.path.dirname(link_path)))
+        raise OpsreadyError("link=%s: its directory %s does not exist on this host"
+                            % (link, os.path.dirname(link_path)))
     return root, link_path
 
 
