@@ -1,0 +1,31 @@
+"""The runbook playbooks as an operator starts them: a host pattern that matches no host is refused with a clear
+message before anything runs (it used to end rc 0 with "skipping: no hosts matched" and nothing done)."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+PROJECT = pathlib.Path(__file__).resolve().parents[2]
+PATTERNS = {"rollback": "rollback_hosts", "maintenance_window": "maintenance_window_hosts",
+            "release_watch": "release_watch_hosts", "health_check": "health_check_hosts"}
+
+
+def test_every_runbook_playbook_is_covered():
+    assert sorted(PATTERNS) == sorted(path.stem for path in (PROJECT / "playbooks").glob("*.yml"))
+
+
+@pytest.mark.parametrize("playbook", sorted(PATTERNS))
+def test_a_pattern_matching_no_host_is_refused(tmp_path, playbook):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[app]\napp1 ansible_host=192.0.2.1\n")  # never reached: the refusal comes first
+    variable = PATTERNS[playbook]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_HOME=str(PROJECT / ".ansible"))
+    run = subprocess.run(["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / (playbook + ".yml")),
+                          "-e", "%s=app9" % variable], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "%s=app9 matches no host of the inventory" % variable in run.stdout
+    assert "Hosts and groups: app, app1." in " ".join(run.stdout.split())
+    assert "app1" not in run.stdout.split("PLAY RECAP")[1]  # no task ran on any host
