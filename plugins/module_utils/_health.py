@@ -6,14 +6,18 @@
 
 A probe returns (observed, findings, summary): what it measured, a list of (state, reason) for everything that is
 not ok (state None means "failed": the check's own severity decides), and a short line for when all is well.
-Only prepare() raises OpsreadyError for bad input; a probe that cannot reach its target simply reports it.
+A probe gets a Budget: the check's timeout bounds the whole check, every network operation gets only what is left.
+prepare() raises OpsreadyError only for settings of the whole run; a check defined wrongly is not run and gets the
+state error naming the setting, and a probe that cannot reach its target simply reports it.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 import importlib
+import io
 import json
 import os
 import queue
@@ -25,8 +29,9 @@ import subprocess
 import threading
 import time
 from http import client as http_client
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
+from ansible_collections.opsready.runbooks.plugins.module_utils import _maintenance
 from ansible_collections.opsready.runbooks.plugins.module_utils import _postgres
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
@@ -56,7 +61,47 @@ LOWER_IS_WORSE = ("cert_days",)
 UNITS = {"latency_ms": " ms", "cert_days": " days", "connections_pct": "%", "replication_lag_seconds": " s",
          "replication_lag_bytes": " bytes", "memory_pct": "%", "queue_length": " items", "disk_pct": "%",
          "error_rate_pct": "%", "p95_ms": " ms"}
-BODY_LIMIT = 1 << 20
+BODY_LIMIT = {"http": 1 << 20, "metrics": 16 << 20}  # bytes of a body read (the option body_limit's defaults)
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+# Request headers that carry credentials: never sent to another origin than the check's URL (as curl and requests).
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+# A check that outlives its timeout by this much is given up (reported as timed out, its sockets shut down).
+GRACE = 0.5
+# The page maintenance_mode serves with its 503 (a custom page still comes with Retry-After).
+MAINTENANCE_MARKER = re.search(r"<title>(.*?)</title>", _maintenance.DEFAULT_PAGE).group(1)
+PORTS = {"tcp": "port", "tls": "port", "redis": "port", "postgres": "port"}
+CA_FILES = {"http": "ca_path", "metrics": "ca_path", "tls": "ca_path", "redis": "ca_path", "postgres": "ca_cert"}
+
+
+class Budget:
+    """The time one check may take, counted from its start. Every network operation asks left() for what is left
+    (a timeout once it is spent), and whoever gives up waiting can cancel(): the sockets the check registered are
+    shut down, which wakes a thread blocked on them."""
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self.seconds, self.clock = seconds, clock
+        self.end = clock() + seconds
+        self._closers = []
+
+    def left(self):
+        left = self.end - self.clock()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        return left
+
+    def spent(self):
+        return self.clock() >= self.end
+
+    def on_cancel(self, closer):
+        self._closers.append(closer)
+
+    def cancel(self):
+        for closer in self._closers:
+            try:
+                closer()
+            except Exception:  # already closed: nothing left to wake
+                pass
 
 
 # ---------------------------------------------------------------------------------------------------- grading
@@ -80,7 +125,10 @@ def grade(metric, value, limits, label=None):
 
 
 def _num(value):
-    return ("%.1f" % value).rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    """A number as people write it: 45, 93.8, 0.01 (not 45.0, nor 0 for a small threshold)."""
+    if not isinstance(value, float):
+        return str(value)
+    return ("%.*f" % (1 if abs(value) >= 1 else 6, value)).rstrip("0").rstrip(".") or "0"
 
 
 def worst(states):
@@ -89,74 +137,123 @@ def worst(states):
 
 # -------------------------------------------------------------------------------------------------- preparing
 def prepare(checks, thresholds, default_timeout):
-    """Validate check definitions beyond the argument spec and resolve each one's type, timeout and limits."""
+    """Resolve each check's type, timeout and limits, and validate it beyond the argument spec.
+
+    Only an empty list raises: a check defined wrongly gets a `problem` (the setting and what is wrong with it), is
+    not run and is reported as an error, so the other checks still run and are reported."""
     if not checks:
         raise OpsreadyError("checks is empty: give at least one check (a health check that checks nothing "
                             "would always pass)")
     prepared, seen = [], set()
-    for index, check in enumerate(checks):
+    for check in checks:
         name = check["name"]
-        where = "check %d (%s)" % (index + 1, name)
-        if name in seen:
-            raise OpsreadyError("%s: check names must be unique, %r appears twice" % (where, name))
-        seen.add(name)
         kinds = [kind for kind in TYPES if check.get(kind) is not None]
-        if len(kinds) != 1:
-            raise OpsreadyError("%s: give exactly one check type (one of %s), got %s"
-                                % (where, ", ".join(TYPES), ", ".join(kinds) or "none"))
-        kind = kinds[0]
-        spec = dict(check[kind])
-        limits = {}
-        for metric in METRICS[kind]:
-            merged = dict(THRESHOLDS[metric])
-            for override in ((thresholds or {}).get(metric), spec.pop(metric, None)):
-                merged.update((key, value) for key, value in (override or {}).items() if value is not None)
-            _check_order(where, metric, merged)
-            limits[metric] = merged
-        _validate(where, kind, spec)
-        prepared.append({"name": name, "type": kind, "spec": spec, "limits": limits, "severity": check["severity"],
-                         "timeout": check.get("timeout") or default_timeout})
+        kind = kinds[0] if len(kinds) == 1 else "invalid"
+        entry = {"name": name, "type": kind, "spec": dict(check[kind]) if kind in TYPES else {}, "limits": {},
+                 "severity": check["severity"], "timeout": default_timeout if check.get("timeout") is None
+                 else check["timeout"]}
+        try:
+            if name in seen:
+                raise OpsreadyError("name: check names must be unique, %r appears twice" % name)
+            seen.add(name)
+            if len(kinds) != 1:
+                raise OpsreadyError("give exactly one check type (one of %s), got %s"
+                                    % (", ".join(TYPES), ", ".join(kinds) or "none"))
+            if entry["timeout"] <= 0:
+                raise OpsreadyError("timeout must be more than 0 seconds, got %s (leave it out for the module's "
+                                    "timeout of %s s)" % (_num(entry["timeout"]), _num(default_timeout)))
+            entry["limits"] = _limits(kind, entry["spec"], thresholds or {})
+            _validate(kind, entry["spec"])
+        except OpsreadyError as e:
+            entry["problem"] = str(e)
+        prepared.append(entry)
     return prepared
 
 
-def _check_order(where, metric, limits):
+def _limits(kind, spec, thresholds):
+    """{metric: {warning, critical}}: the runbook's, the module's thresholds, the check's own, key by key."""
+    limits = {}
+    for metric in METRICS[kind]:
+        merged, origin = dict(THRESHOLDS[metric]), dict.fromkeys(("warning", "critical"), "the runbook default")
+        for source, override in (("thresholds.%s" % metric, thresholds.get(metric)),
+                                 ("%s.%s" % (kind, metric), spec.pop(metric, None))):
+            for key, value in (override or {}).items():
+                if value is not None:
+                    merged[key], origin[key] = value, "%s.%s" % (source, key)
+        _check_order(metric, merged, origin)
+        limits[metric] = merged
+    return limits
+
+
+def _check_order(metric, limits, origin):
     warning, critical = limits.get("warning"), limits.get("critical")
     if warning is None or critical is None:
         return
-    if (warning < critical) if metric in LOWER_IS_WORSE else (warning > critical):
-        raise OpsreadyError("%s: %s warning threshold %s is beyond its critical threshold %s; for %s the warning "
-                            "comes first" % (where, metric, warning, critical,
-                                             "days left" if metric in LOWER_IS_WORSE else "this metric"))
+    lower = metric in LOWER_IS_WORSE
+    if (warning < critical) if lower else (warning > critical):
+        raise OpsreadyError("%s: the warning threshold %s (%s) is %s the critical threshold %s (%s); the warning "
+                            "must come first: set both" % (metric, _num(warning), origin["warning"],
+                                                           "below" if lower else "above", _num(critical),
+                                                           origin["critical"]))
 
 
-def _validate(where, kind, spec):
+def _validate(kind, spec):
     for option in ("body_regex", "stdout_regex", "issuer"):
         if spec.get(option):
             try:
                 re.compile(spec[option])
             except re.error as e:
-                raise OpsreadyError("%s: %s %r is not a valid regular expression: %s"
-                                    % (where, option, spec[option], e))
+                raise OpsreadyError("%s.%s %r is not a valid regular expression: %s" % (kind, option, spec[option], e))
+    if kind in PORTS:
+        option = "login_port" if spec.get("login_port") is not None else PORTS[kind]
+        port = spec.get(option)
+        if port is not None and not 0 < port < 65536:
+            raise OpsreadyError("%s.%s %s is not a TCP port (1 to 65535)" % (kind, option, port))
+    if kind in ("tcp", "tls") and not spec["host"].strip():
+        raise OpsreadyError("%s.host is empty" % kind)
+    ca_file = spec.get(CA_FILES.get(kind, ""))
+    if ca_file and not os.path.isfile(ca_file):
+        raise OpsreadyError("%s.%s %s %s" % (kind, CA_FILES[kind], ca_file, "is a directory, not a CA bundle file"
+                                             if os.path.isdir(ca_file) else "does not exist"))
     if kind == "metrics":
         try:
             re.compile(spec["error_codes"])
         except re.error as e:
-            raise OpsreadyError("%s: error_codes %r is not a valid regular expression: %s" % (where, spec["error_codes"], e))
-        if spec["window"] <= 0 or spec["min_requests"] < 1:
-            raise OpsreadyError("%s: window must be more than 0 seconds and min_requests at least 1" % where)
+            raise OpsreadyError("metrics.error_codes %r is not a valid regular expression: %s" % (spec["error_codes"], e))
+        if spec["window"] <= 0:
+            raise OpsreadyError("metrics.window must be more than 0 seconds, got %s" % _num(spec["window"]))
+        if spec["min_requests"] < 1:
+            raise OpsreadyError("metrics.min_requests must be at least 1, got %d" % spec["min_requests"])
     if kind in ("http", "metrics"):
-        if urlsplit(spec["url"]).scheme not in ("http", "https") or not urlsplit(spec["url"]).hostname:
-            raise OpsreadyError("%s: url %r must be an absolute http:// or https:// URL" % (where, spec["url"]))
+        parts = urlsplit(spec["url"])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise OpsreadyError("%s.url %r must be an absolute http:// or https:// URL with a host"
+                                % (kind, mask_url(spec["url"])))
+        try:
+            parts.port
+        except ValueError as e:
+            raise OpsreadyError("%s.url %r: %s" % (kind, mask_url(spec["url"]), e))
+        if spec["body_limit"] < 1:
+            raise OpsreadyError("%s.body_limit must be at least 1 byte, got %d" % (kind, spec["body_limit"]))
+    if kind == "http":
+        wrong = [code for code in spec["status_codes"] if not 100 <= code <= 599]
+        if wrong or not spec["status_codes"]:
+            raise OpsreadyError("http.status_codes must be HTTP status codes (100 to 599), got %s"
+                                % (", ".join(str(code) for code in wrong) or "none"))
         if spec.get("json"):
             jmespath = _import_jmespath()
             for expression in spec["json"]:
                 try:
                     jmespath.compile(expression)
                 except jmespath.exceptions.JMESPathError as e:
-                    raise OpsreadyError("%s: json expectation %r is not a valid JMESPath expression: %s"
-                                        % (where, expression, str(e).replace("\n", " ")))
+                    raise OpsreadyError("http.json expectation %r is not a valid JMESPath expression: %s"
+                                        % (expression, str(e).replace("\n", " ")))
+    if kind == "redis" and spec["db"] < 0:
+        raise OpsreadyError("redis.db must be 0 or more, got %d" % spec["db"])
+    if kind == "postgres" and spec["min_replicas"] < 0:
+        raise OpsreadyError("postgres.min_replicas must be 0 or more, got %d" % spec["min_replicas"])
     if kind == "command" and not (spec.get("argv") or (spec.get("cmd") or "").strip()):
-        raise OpsreadyError("%s: command needs a non-empty cmd or argv" % where)
+        raise OpsreadyError("command needs a non-empty cmd or argv")
 
 
 def _import_jmespath():
@@ -168,32 +265,89 @@ def _import_jmespath():
     return jmespath
 
 
+def mask_url(url):
+    """The URL with the password of its user:password@ (or a lone user name, often a token) masked."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, colon, dummy = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc="%s@%s" % (user + ":********" if colon else "********", host)))
+
+
+def secrets(spec):
+    """Values of a check that must never be shown: passwords, secret headers, credentials in headers and URLs."""
+    found = [spec.get(key) for key in ("login_password", "password")]
+    found += list((spec.get("secret_headers") or {}).values())
+    found += [value for key, value in (spec.get("headers") or {}).items() if key.lower() in CREDENTIAL_HEADERS]
+    if spec.get("url"):
+        parts = urlsplit(spec["url"])
+        found += [parts.password, parts.username if parts.password is None else None]
+    return [str(value) for value in found if value]
+
+
 # ----------------------------------------------------------------------------------------------------- probes
-def probe_http(spec, limits, timeout):
-    context = _tls_context(spec["validate_certs"], spec.get("ca_path")) if spec["url"].startswith("https") else None
-    headers = dict(spec.get("headers") or {})
+def probe_http(spec, limits, budget):
+    headers = _request_headers(spec)
     body = spec.get("body")
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
         headers.setdefault("Content-Type", "application/json")
     start = time.monotonic()
-    status, payload, url = _http_request(spec["url"], spec["method"], headers, body, timeout, context,
-                                         spec["follow_redirects"])
+    response = _http_request(spec, spec["method"], headers, body, budget, spec["follow_redirects"])
     latency = round((time.monotonic() - start) * 1000, 1)
-    observed = {"status": status, "url": url, "latency_ms": latency}
+    status = response["status"]
+    observed = {"status": status, "url": mask_url(response["url"]), "latency_ms": latency}
+    if response["truncated"]:
+        observed["body_truncated"] = True
     findings = []
-    text = payload.decode("utf-8", "replace")
-    if status not in spec["status_codes"]:  # the body of an error page says nothing about the expectations
+    text = response["payload"].decode("utf-8", "replace")
+    maintenance = _maintenance_503(response, text)
+    if maintenance:
+        observed["maintenance"] = True
+        if spec["maintenance_expected"]:
+            return observed, [], "maintenance (expected): %s" % maintenance
+        findings.append(("critical", "maintenance: %s" % maintenance))  # users are shut out, whatever the severity
+    elif status not in spec["status_codes"]:  # the body of an error page says nothing about the expectations
         snippet = " ".join(text[:200].split())[:120]
         detail = ": " + snippet if snippet else ""
+        if status in REDIRECTS and response["location"]:
+            detail = " (redirects to %s)" % mask_url(urljoin(response["url"], response["location"]))
         findings.append((None, "HTTP %d, expected %s%s" % (status, _codes(spec["status_codes"]), detail)))
     else:
+        cut = " (the body was cut at body_limit %d bytes)" % spec["body_limit"] if response["truncated"] else ""
         if spec.get("body_regex") and not re.search(spec["body_regex"], text):
-            findings.append((None, "body does not match /%s/" % spec["body_regex"]))
+            findings.append((None, "body does not match /%s/%s" % (spec["body_regex"], cut)))
         if spec.get("json"):
-            findings += _json_findings(spec["json"], text, observed)
+            if response["truncated"]:
+                findings.append((None, "body is larger than body_limit %d bytes and was cut, so the json "
+                                       "expectations cannot be checked: raise body_limit" % spec["body_limit"]))
+            else:
+                findings += _json_findings(spec["json"], text, observed)
     findings += grade("latency_ms", latency, limits["latency_ms"], label="latency")
-    return observed, findings, "HTTP %d in %s ms" % (status, _num(latency))
+    return observed, findings, "HTTP %d, latency %s ms" % (status, _num(latency))
+
+
+def _maintenance_503(response, text):
+    """'503 Retry-After 300' for a site in maintenance (a 503 with Retry-After, or maintenance_mode's page)."""
+    if response["status"] != 503:
+        return None
+    if response["retry_after"] is not None:
+        return "503 Retry-After %s" % response["retry_after"]
+    if MAINTENANCE_MARKER in text:
+        return "503 (%s page)" % MAINTENANCE_MARKER
+    return None
+
+
+def _request_headers(spec):
+    """The headers to send: headers, secret_headers, and basic auth from a URL's user:password@."""
+    headers = dict(spec.get("headers") or {})
+    headers.update(spec.get("secret_headers") or {})
+    parts = urlsplit(spec["url"])
+    if parts.username is not None and not any(key.lower() == "authorization" for key in headers):
+        pair = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    return headers
 
 
 def _codes(codes):
@@ -211,36 +365,132 @@ def _json_findings(expectations, text, observed):
     for expression, expected in expectations.items():
         actual = jmespath.search(expression, document)
         observed["json"][expression] = actual
-        if actual != expected:
+        if not same(actual, expected):
             findings.append((None, "JSON %s is %s, expected %s" % (expression, json.dumps(actual),
                                                                    json.dumps(expected))))
     return findings
 
 
-def _http_request(url, method, headers, body, timeout, context, follow_redirects):
-    """(status, body bytes, final URL); follows up to 5 redirects when asked."""
-    for hop in range(6):
-        parts = urlsplit(url)
-        if parts.scheme == "https":
-            conn = http_client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=context)
-        elif parts.scheme == "http":
-            conn = http_client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-        else:
-            raise ValueError("redirected to %s, which is not http(s)" % url)
-        try:
-            target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-            conn.request(method, target, body=body, headers=headers)
-            response = conn.getresponse()
-            payload = response.read(BODY_LIMIT)
-            location = response.getheader("Location")
-        finally:
-            conn.close()
-        if not (follow_redirects and location and response.status in (301, 302, 303, 307, 308) and hop < 5):
-            return response.status, payload, url
-        url = urljoin(url, location)
-        if response.status == 303:
+def same(actual, expected):
+    """Equal as JSON values: true is not 1 and false is not 0 (in Python they are), in lists and objects too."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(same(a, e) for a, e in zip(actual, expected))
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(same(actual[key], expected[key]) for key in actual)
+    return actual == expected
+
+
+def _origin(url):
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _http_request(spec, method, headers, body, budget, follow_redirects):
+    """One request, following up to MAX_REDIRECTS redirects when asked, all within the budget.
+
+    Returns {status, payload (at most body_limit bytes), truncated, url (final), location, retry_after}. Credentials
+    (CREDENTIAL_HEADERS and secret_headers) go only to the origin of the check's URL."""
+    url, origin = spec["url"], _origin(spec["url"])
+    private = set(CREDENTIAL_HEADERS) | {key.lower() for key in spec.get("secret_headers") or {}}
+    seen = [url]
+    while True:
+        sent = headers if _origin(url) == origin else {k: v for k, v in headers.items() if k.lower() not in private}
+        response = _one_request(url, method, sent, body, budget, spec)
+        if not (follow_redirects and response["location"] and response["status"] in REDIRECTS):
+            return response
+        target = urljoin(url, response["location"])
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise ValueError("redirected to %s, which is not http(s)" % mask_url(target))
+        if target in seen:
+            raise ValueError("redirect loop: %s" % " -> ".join(mask_url(u) for u in seen[seen.index(target):] + [target]))
+        if len(seen) > MAX_REDIRECTS:
+            raise ValueError("more than %d redirects: %s -> %s" % (MAX_REDIRECTS, mask_url(seen[0]), mask_url(target)))
+        seen.append(target)
+        url = target
+        if response["status"] == 303 or (response["status"] in (301, 302) and method == "POST"):
             method, body = "GET", None
-    raise ValueError("more than 5 redirects")
+            headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")}
+
+
+class _Reader(io.RawIOBase):
+    """A socket's reading end where every read waits only for what is left of the budget."""
+
+    def __init__(self, sock, budget):
+        super().__init__()
+        self.sock, self.budget = sock, budget
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        self.sock.settimeout(self.budget.left())
+        return self.sock.recv_into(buffer)
+
+
+class _Socket:
+    """What http.client needs of a socket, every operation bounded by the budget; closed by its owner."""
+
+    def __init__(self, sock, budget):
+        self.sock, self.budget = sock, budget
+
+    def sendall(self, data):
+        self.sock.settimeout(self.budget.left())
+        self.sock.sendall(data)
+
+    def makefile(self, mode, *args, **kwargs):
+        return io.BufferedReader(_Reader(self.sock, self.budget))
+
+    def close(self):
+        pass  # http.client closes before the body is read; _one_request closes the real socket at the end
+
+
+class _Connection(http_client.HTTPConnection):
+    def __init__(self, parts, budget, context):
+        super().__init__(parts.hostname, parts.port or (443 if context else 80))
+        self.budget, self.context, self.raw = budget, context, None
+
+    def connect(self):
+        self.raw = connect(self.host, self.port, self.budget, self.context, self.host)
+        self.sock = _Socket(self.raw, self.budget)
+
+
+def connect(host, port, budget, context=None, server_name=None):
+    """A connected socket (TLS when a context is given), connect and handshake within the budget; cancelling the
+    budget shuts it down."""
+    sock = socket.create_connection((host, port), timeout=budget.left())
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname=server_name, do_handshake_on_connect=False)
+            sock.settimeout(budget.left())  # the handshake as a whole, not each of its reads
+            budget.on_cancel(functools.partial(sock.shutdown, socket.SHUT_RDWR))
+            sock.do_handshake()
+        else:
+            budget.on_cancel(functools.partial(sock.shutdown, socket.SHUT_RDWR))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _one_request(url, method, headers, body, budget, spec):
+    parts = urlsplit(url)
+    context = _tls_context(spec["validate_certs"], spec.get("ca_path")) if parts.scheme == "https" else None
+    conn = _Connection(parts, budget, context)
+    try:
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        conn.request(method, target, body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read(spec["body_limit"] + 1)
+        return {"status": response.status, "url": url, "payload": payload[:spec["body_limit"]],
+                "truncated": len(payload) > spec["body_limit"], "location": response.getheader("Location"),
+                "retry_after": response.getheader("Retry-After")}
+    finally:
+        conn.close()
+        if conn.raw is not None:
+            conn.raw.close()
 
 
 @functools.lru_cache(maxsize=None)
@@ -318,12 +568,15 @@ def quantile(q, buckets):
     return None
 
 
-def _scrape(spec, timeout):
-    context = _tls_context(spec["validate_certs"], spec.get("ca_path")) if spec["url"].startswith("https") else None
-    status, payload, url = _http_request(spec["url"], "GET", dict(spec.get("headers") or {}), None, timeout, context, False)
-    if status != 200:
-        raise ValueError("metrics endpoint %s answered HTTP %d" % (url, status))
-    text = payload.decode("utf-8", "replace")
+def _scrape(spec, budget):
+    response = _http_request(spec, "GET", _request_headers(spec), None, budget, False)
+    url = mask_url(response["url"])
+    if response["status"] != 200:
+        raise ValueError("metrics endpoint %s answered HTTP %d" % (url, response["status"]))
+    if response["truncated"]:
+        raise OpsreadyError("metrics endpoint %s answered more than body_limit %d bytes, and counts from a cut "
+                            "answer would be wrong: raise body_limit" % (url, spec["body_limit"]))
+    text = response["payload"].decode("utf-8", "replace")
     declared = re.findall(r"^# TYPE (\S+) counter", text, re.M)  # a counter with no request yet has no samples
     family = re.sub(r"_total$", "", spec["requests"])
     samples = parse_metrics(text)
@@ -332,14 +585,14 @@ def _scrape(spec, timeout):
     return tally(samples, spec), time.monotonic()
 
 
-def probe_metrics(spec, limits, timeout):
+def probe_metrics(spec, limits, budget):
     """Error rate and p95 latency over a window: since this check's previous scrape in this run (a watch sweeps
-    again and again), or over spec["window"] seconds on the first sweep."""
+    again and again), or over spec["window"] seconds on the first sweep (its budget includes the window)."""
     before = spec.get("_previous")
     if before is None:
-        before = _scrape(spec, timeout)
-        time.sleep(spec["window"])
-    now = _scrape(spec, timeout)
+        before = _scrape(spec, budget)
+        time.sleep(min(spec["window"], budget.left()))
+    now = _scrape(spec, budget)
     spec["_previous"] = now
     window = increase(now[0], before[0])
     seconds = round(now[1] - before[1], 1)
@@ -358,15 +611,15 @@ def probe_metrics(spec, limits, timeout):
     return observed, findings, summary
 
 
-def probe_tcp(spec, limits, timeout):
+def probe_tcp(spec, limits, budget):
     start = time.monotonic()
-    with socket.create_connection((spec["host"], spec["port"]), timeout=timeout):
-        latency = round((time.monotonic() - start) * 1000, 1)
+    connect(spec["host"], spec["port"], budget).close()
+    latency = round((time.monotonic() - start) * 1000, 1)
     return ({"latency_ms": latency}, grade("latency_ms", latency, limits["latency_ms"], label="connect time"),
-            "connected in %s ms" % _num(latency))
+            "connect time %s ms" % _num(latency))
 
 
-def probe_tls(spec, limits, timeout):
+def probe_tls(spec, limits, budget):
     try:
         from cryptography import x509
     except ImportError:
@@ -376,11 +629,11 @@ def probe_tls(spec, limits, timeout):
     findings = []
     try:
         der, version = _peer_certificate(spec, server_name, _tls_context(spec["validate_certs"], spec.get("ca_path")),
-                                         timeout)
+                                         budget)
         trusted = spec["validate_certs"] or None
     except ssl.SSLCertVerificationError as e:
         findings.append((None, "certificate not trusted for %s: %s" % (server_name, e.verify_message)))
-        der, version = _peer_certificate(spec, server_name, _tls_context(False), timeout)
+        der, version = _peer_certificate(spec, server_name, _tls_context(False), budget)
         trusted = False
     cert = x509.load_der_x509_certificate(der)
     not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(
@@ -407,10 +660,9 @@ def probe_tls(spec, limits, timeout):
     return observed, findings, "certificate valid for %s more days" % _num(days_left)
 
 
-def _peer_certificate(spec, server_name, context, timeout):
-    with socket.create_connection((spec["host"], spec["port"]), timeout=timeout) as sock:
-        with context.wrap_socket(sock, server_hostname=server_name) as tls:
-            return tls.getpeercert(binary_form=True), tls.version()
+def _peer_certificate(spec, server_name, context, budget):
+    with connect(spec["host"], spec["port"], budget, context, server_name) as tls:
+        return tls.getpeercert(binary_form=True), tls.version()
 
 
 def _covers(pattern, name):
@@ -440,34 +692,60 @@ REPLAY_RECHECK_SECONDS = 0.2
 NEEDS_MONITOR = "the login role cannot see replication state: grant it pg_monitor"
 
 
-def probe_postgres(spec, limits, timeout):
-    conn = _postgres.connect(spec, connect_timeout=timeout, statement_timeout=timeout)
+def probe_postgres(spec, limits, budget):
+    status, replication = postgres_state(spec, budget)
+    return judge_postgres(spec, limits, status, replication)
+
+
+def postgres_state(spec, budget):
+    """(PG_STATUS row, PG_REPLICA_LAG row on a replica or the PG_REPLICAS rows on a primary), within the budget:
+    libpq's connect_timeout and the server's statement_timeout get what is left; cancelling shuts the socket."""
+    conn = _postgres.connect(spec, connect_timeout=budget.left(), statement_timeout=budget.left())
+    budget.on_cancel(functools.partial(_shutdown_connection, conn))
     try:
         with conn.cursor() as cur:
             cur.execute(PG_STATUS)
-            version, in_recovery, used, max_connections = cur.fetchone()
-            observed = {"version": version, "in_recovery": in_recovery,
-                        "role": "replica" if in_recovery else "primary", "connections": used,
-                        "max_connections": max_connections,
-                        "connections_pct": round(100.0 * used / max_connections, 1)}
-            if in_recovery:
-                cur.execute(PG_REPLICA_LAG)
-                lag_seconds, lag_bytes, receiver, receivers, received = cur.fetchone()
-                if lag_bytes and received and re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", received):
-                    time.sleep(REPLAY_RECHECK_SECONDS)
-                    cur.execute(PG_REPLAYED % received)
-                    if cur.fetchone()[0]:
-                        lag_seconds, lag_bytes = 0.0, 0
-                observed.update(wal_receiver=receiver, replication_visible=not (receivers and receiver is None))
-            else:
+            status = cur.fetchone()
+            if not status[1]:
                 cur.execute(PG_REPLICAS)
-                replicas = [dict(zip(("name", "address", "state", "lag_seconds", "lag_bytes"), row))
-                            for row in cur.fetchall()]
-                observed.update(replicas=replicas, replication_visible=all(r["state"] for r in replicas))
-                lag_seconds = max((r["lag_seconds"] for r in replicas), default=None)
-                lag_bytes = max((r["lag_bytes"] for r in replicas), default=None)
+                return status, cur.fetchall()
+            cur.execute(PG_REPLICA_LAG)
+            lag = cur.fetchone()
+            received = lag[4]
+            if lag[1] and received and re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", received):
+                time.sleep(min(REPLAY_RECHECK_SECONDS, budget.left()))
+                cur.execute(PG_REPLAYED % received)
+                if cur.fetchone()[0]:
+                    lag = (0.0, 0) + tuple(lag[2:])
+            return status, lag
     finally:
         conn.close()
+
+
+def _shutdown_connection(conn):
+    """Wake a thread blocked in libpq: shut the connection's socket down (through a duplicate of its descriptor)."""
+    if not conn.closed:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
+def judge_postgres(spec, limits, status, replication):
+    """Observed values, findings and summary from what postgres_state() read."""
+    version, in_recovery, used, max_connections = status
+    observed = {"version": version, "in_recovery": in_recovery, "role": "replica" if in_recovery else "primary",
+                "connections": used, "max_connections": max_connections,
+                "connections_pct": round(100.0 * used / max_connections, 1)}
+    if in_recovery:
+        lag_seconds, lag_bytes, receiver, receivers, dummy = replication
+        observed.update(wal_receiver=receiver, replication_visible=not (receivers and receiver is None))
+    else:
+        replicas = [dict(zip(("name", "address", "state", "lag_seconds", "lag_bytes"), row)) for row in replication]
+        observed.update(replicas=replicas, replication_visible=all(r["state"] for r in replicas))
+        lag_seconds = max((r["lag_seconds"] for r in replicas), default=None)
+        lag_bytes = max((r["lag_bytes"] for r in replicas), default=None)
     observed.update(lag_seconds=None if lag_seconds is None else round(lag_seconds, 1), lag_bytes=lag_bytes)
     findings = []
     if spec["role"] != "any" and spec["role"] != observed["role"]:
@@ -496,17 +774,25 @@ def probe_postgres(spec, limits, timeout):
 QUEUE_LENGTH = {"list": "llen", "stream": "xlen", "zset": "zcard", "set": "scard", "hash": "hlen"}
 
 
-def probe_redis(spec, limits, timeout):
+def probe_redis(spec, limits, budget):
     try:
         import redis
     except ImportError:
         raise OpsreadyError("the Python package redis is required for redis checks on the host running them "
                             "(Debian: python3-redis, PyPI: redis)")
     kwargs = {"host": spec["host"], "port": spec["port"], "db": spec["db"], "username": spec.get("username"),
-              "password": spec.get("password"), "socket_timeout": timeout, "socket_connect_timeout": timeout}
+              "password": spec.get("password"), "socket_timeout": budget.left(),
+              "socket_connect_timeout": budget.left(), "retry_on_timeout": False, "single_connection_client": True}
+    try:  # no retry: redis-py 6 retries three times with back-off by default, a retry would outlive the budget
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+    except ImportError:  # redis-py before 4.1 retries only when asked
+        pass
     if spec["tls"]:
         kwargs.update(ssl=True, ssl_ca_certs=spec.get("ca_path"))
     client = redis.Redis(**kwargs)
+    budget.on_cancel(client.connection_pool.disconnect)
     try:
         client.ping()
         memory, clients = client.info("memory"), client.info("clients")
@@ -537,7 +823,7 @@ def _queue_length(client, key):
     return getattr(client, QUEUE_LENGTH[kind])(key) if kind in QUEUE_LENGTH else kind
 
 
-def probe_disk(spec, limits, timeout):
+def probe_disk(spec, limits, budget):
     stat = os.statvfs(spec["path"])
     used = (stat.f_blocks - stat.f_bfree) * stat.f_frsize
     available = stat.f_bavail * stat.f_frsize
@@ -547,12 +833,13 @@ def probe_disk(spec, limits, timeout):
         "%s%% used, %d MiB free" % (_num(pct), available >> 20)
 
 
-def probe_command(spec, limits, timeout):
+def probe_command(spec, limits, budget):
     argv = spec.get("argv") or shlex.split(spec["cmd"])
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, text=True, errors="replace")
+        done = subprocess.run(argv, capture_output=True, timeout=budget.left(), check=False, text=True,
+                              errors="replace")
     except subprocess.TimeoutExpired:
-        return {"rc": None}, [(None, "%s did not finish within %s s" % (argv[0], _num(timeout)))], ""
+        return {"rc": None}, [(None, "%s did not finish within %s s" % (argv[0], _num(budget.seconds)))], ""
     stdout = done.stdout.strip()
     observed = {"rc": done.returncode, "stdout": stdout[:500], "stderr": done.stderr.strip()[:500]}
     findings = []
@@ -571,18 +858,49 @@ PROBES = {"http": probe_http, "metrics": probe_metrics, "tcp": probe_tcp, "tls":
 
 # -------------------------------------------------------------------------------------------------- running
 def run_check(check, check_mode=False):
-    """Run one prepared check; never raises. The result names its state and a reason a human can act on."""
+    """Run one prepared check within its timeout; never raises. The result names its state and a reason a human
+    can act on. The probe runs on its own daemon thread: one that is still blocked at the timeout (a hung read the
+    socket timeouts cannot end, a hung file system) is given up and reported as timed out, and while it stays
+    blocked the check is not started again (so hung threads cannot pile up across sweeps)."""
     result = {"name": check["name"], "type": check["type"], "severity": check["severity"]}
+    if check.get("problem"):
+        return dict(result, state="error", ok=False, latency_ms=None, observed={},
+                    reason="not run, the check is defined wrongly: %s" % check["problem"])
     if check_mode and check["type"] == "command" and not check["spec"]["read_only"]:
         return dict(result, state="skipped", ok=True, latency_ms=0, observed={},
                     reason="not run in check mode (set read_only: true if the command changes nothing)")
+    hung = check.get("_hung")
+    if hung is not None and hung[0].is_alive():
+        return dict(result, state=check["severity"], ok=False, latency_ms=None, observed={},
+                    reason="not started: its run of %s s ago is still hung after timing out"
+                    % _num(round(time.monotonic() - hung[1], 1)))
+    seconds = check["timeout"]
+    if check["type"] == "metrics" and check["spec"].get("_previous") is None:
+        seconds += check["spec"]["window"]  # the first sweep scrapes twice, the window apart
+    budget = Budget(seconds)
+    outcome = {}
+
+    def probe():
+        try:
+            outcome["value"] = PROBES[check["type"]](check["spec"], check["limits"], budget)
+        except BaseException as e:
+            outcome["error"] = e
+
     start = time.monotonic()
-    try:
-        observed, findings, summary = PROBES[check["type"]](check["spec"], check["limits"], check["timeout"])
-    except OpsreadyError as e:
-        observed, findings = {}, [("error", str(e))]
-    except Exception as e:  # the target's failure (refused, timed out, bad TLS, auth...) is the finding
-        observed, findings = {}, [(None, describe(e, check["timeout"]))]
+    thread = threading.Thread(target=probe, name="health check %s" % check["name"], daemon=True)
+    thread.start()
+    thread.join(seconds + GRACE)
+    summary = ""
+    if thread.is_alive():
+        budget.cancel()
+        check["_hung"] = (thread, start)
+        observed, findings = {}, [(None, "timed out after %s s" % _num(float(seconds)))]
+    elif isinstance(outcome.get("error"), OpsreadyError):
+        observed, findings = {}, [("error", str(outcome["error"]))]
+    elif "error" in outcome:  # the target's failure (refused, timed out, bad TLS, auth...) is the finding
+        observed, findings = {}, [(None, describe(outcome["error"], seconds, budget.spent()))]
+    else:
+        observed, findings, summary = outcome["value"]
     findings = sorted(((state or check["severity"], reason) for state, reason in findings),
                       key=lambda finding: -RANK[finding[0]])
     state = worst(state for state, reason in findings)
@@ -591,11 +909,11 @@ def run_check(check, check_mode=False):
                 reason="; ".join(reason for s, reason in findings) if findings else summary)
 
 
-def describe(error, timeout):
-    """One line for an exception raised while talking to a target."""
+def describe(error, timeout, spent=False):
+    """One line for an exception raised while talking to a target (`spent`: the check's time was up)."""
     if isinstance(error, ssl.SSLCertVerificationError):
         return "TLS certificate not trusted: %s" % error.verify_message
-    if isinstance(error, (socket.timeout, TimeoutError)):
+    if isinstance(error, (socket.timeout, TimeoutError)) or spent:
         return "timed out after %s s" % _num(float(timeout))
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
@@ -623,17 +941,20 @@ def warm_up(checks):
 
 
 def sweep(checks, concurrency, deadline, check_mode=False):
-    """Run every check on a bounded pool of daemon threads; a check without a result by the deadline fails."""
-    pending, done = queue.Queue(), queue.Queue()
+    """Run every check on a bounded pool of daemon threads. By the overall deadline a check still running is
+    reported as timed out, and one not started yet as not started (no worker took it up after the deadline)."""
+    pending, done, stop = queue.Queue(), queue.Queue(), threading.Event()
+    started = {}
     for index in range(len(checks)):
         pending.put(index)
 
     def worker():
-        while True:
+        while not stop.is_set():
             try:
                 index = pending.get_nowait()
             except queue.Empty:
                 return
+            started[index] = time.monotonic()
             done.put((index, run_check(checks[index], check_mode)))
 
     for dummy in range(min(concurrency, len(checks))):
@@ -646,19 +967,30 @@ def sweep(checks, concurrency, deadline, check_mode=False):
         except queue.Empty:
             break
         results[index] = result
+    stop.set()
+    now = time.monotonic()
     for index, check in enumerate(checks):
         if results[index] is None:
+            if index in started:
+                reason = "timed out: no result by the overall deadline of %s s (it ran %s s of its timeout %s s)" % (
+                    _num(float(deadline)), _num(round(now - started[index], 1)), _num(float(check["timeout"])))
+            else:
+                reason = ("not started before the overall deadline of %s s (concurrency %d: the checks before it "
+                          "took the time)" % (_num(float(deadline)), concurrency))
             results[index] = {"name": check["name"], "type": check["type"], "severity": check["severity"],
                               "state": check["severity"], "ok": False, "observed": {}, "latency_ms": None,
-                              "reason": "no result within the overall deadline of %s s" % _num(float(deadline))}
+                              "reason": reason}
     return results
 
 
 def summarize(results, fail_on="never", label=lambda result: result["name"]):
+    """Counts per state and the overall state: the worst state, skipped checks aside (skipped only when every
+    check was skipped)."""
     counts = {state: 0 for state in ("ok", "warning", "critical", "error", "skipped")}
     for result in results:
         counts[result["state"]] += 1
-    return dict(counts, total=len(results), state=worst(r["state"] for r in results),
+    ran = [result["state"] for result in results if result["state"] != "skipped"]
+    return dict(counts, total=len(results), state=worst(ran) if ran else "skipped",
                 not_ok=[label(r) for r in results if r["state"] not in ("ok", "skipped")],
                 failing=[label(r) for r in results if r["state"] in FAILING[fail_on]])
 
@@ -666,19 +998,20 @@ def summarize(results, fail_on="never", label=lambda result: result["name"]):
 def run(checks, concurrency, deadline, wait_timeout=0, wait_interval=5, wait_until="ok", check_mode=False,
         fail_on="never", clock=time.monotonic, sleep=time.sleep, watch=0):
     """Sweep; with wait_timeout, sweep again (back-off from 1 s up to wait_interval) until no check is worse
-    than wait_until or the time is up. With watch, the other way round: sweep every wait_interval seconds until
-    a check is worse than wait_until or the time is up (the watch after a deploy).
-    Returns the last sweep's results, its summary, attempts and elapsed."""
+    than wait_until or the time is up (a check defined wrongly never heals: then one sweep). With watch, the other
+    way round: sweep every wait_interval seconds until a check is worse than wait_until or the time is up (the
+    watch after a deploy). Returns the last sweep's results, its summary, attempts and elapsed."""
     warm_up(checks)
     start = clock()
     attempts, pause = 0, min(1.0, wait_interval) if not watch else wait_interval
+    defined_wrongly = any(check.get("problem") for check in checks)
     while True:
         attempts += 1
         results = sweep(checks, concurrency, deadline, check_mode)
         summary = summarize(results, fail_on)
         healthy = RANK[summary["state"]] <= RANK[wait_until]
         remaining = (watch or wait_timeout) - (clock() - start)
-        if remaining <= 0 or (healthy != bool(watch)):
+        if remaining <= 0 or (healthy != bool(watch)) or defined_wrongly:
             break
         sleep(min(pause, remaining))
         pause = pause if watch else min(pause * 2, wait_interval)
@@ -686,10 +1019,14 @@ def run(checks, concurrency, deadline, wait_timeout=0, wait_interval=5, wait_unt
             "healthy": healthy}
 
 
-def message(summary):
+def message(summary, checks=()):
     counts = ", ".join("%d %s" % (summary[state], state) for state in ("ok", "warning", "critical", "error",
                                                                        "skipped") if summary[state])
-    return "%d checks: %s" % (summary["total"], counts or "none")
+    text = "%d checks: %s" % (summary["total"], counts or "none")
+    wrong = ["%s (%s)" % (check["name"], check["problem"]) for check in checks if check.get("problem")]
+    if wrong:
+        text += "; not run, defined wrongly: " + "; ".join(wrong)
+    return text
 
 
 def check_settings(params):

@@ -12,6 +12,14 @@ version_added: 0.1.0
 description:
   - Runs a list of checks concurrently on a bounded pool of workers, each with its own timeout and the whole sweep
     with an overall deadline, and returns every result with a summary.
+  - A check's timeout bounds the whole check, whatever the target does - a server that trickles its answer a byte at
+    a time, redirects, retries, a TLS handshake that never ends. Every network operation only gets the time left.
+    A check still blocked at its timeout (where no socket timeout reaches, for example a hung file system) is
+    reported as timed out and is not started again while it stays blocked.
+  - A check defined wrongly (a port out of range, a missing CA file, a timeout of 0, a warning threshold beyond the
+    critical one, ...) is not run; it gets the state V(error) and a reason naming the setting, and the other checks
+    still run. Settings of the whole run (O(timeout), O(deadline), ...) that make no sense fail the task before
+    anything runs.
   - Each result has a state (V(ok), V(warning), V(critical), V(error), or V(skipped)), the values observed, the
     latency and a one-line reason a human can act on. V(error) means the check could not be evaluated at all (for
     example a Python package is missing on the host running it); a target that is down, refuses, times out or
@@ -55,7 +63,10 @@ options:
         choices: [critical, warning]
         default: critical
       timeout:
-        description: Seconds for this check's network operations or command. Defaults to O(timeout).
+        description:
+          - Seconds this check may take in all (connecting, TLS, every redirect, reading, the command). More than 0.
+            Defaults to O(timeout).
+          - The first sweep of a V(metrics) check also has its O(checks[].metrics.window).
         type: float
       http:
         description: An HTTP(S) request, with expectations on status, body and latency.
@@ -70,7 +81,17 @@ options:
             type: str
             default: GET
           headers:
-            description: Request headers.
+            description:
+              - Request headers. Their values are shown at C(-vvv) and in the results' C(invocation), except those of
+                C(Authorization), C(Proxy-Authorization) and C(Cookie).
+              - Put tokens and other credentials in O(checks[].http.secret_headers) instead.
+              - C(Authorization), C(Proxy-Authorization) and C(Cookie) are sent only to the origin (scheme, host and
+                port) of O(checks[].http.url), never on a redirect to another origin.
+            type: dict
+          secret_headers:
+            description:
+              - Request headers that are secrets (API keys, bearer tokens), sent like O(checks[].http.headers) but
+                never shown (C(no_log)), and, like credentials, never sent on a redirect to another origin.
             type: dict
           body:
             description: Request body; a dict or list is sent as JSON.
@@ -83,25 +104,45 @@ options:
           json:
             description:
               - Expectations on the JSON body, C(JMESPath expression -> expected value), as with
-                P(community.general.json_query#filter). Each expression's value must equal the expected value.
+                P(community.general.json_query#filter). Each expression's value must equal the expected value, as
+                JSON values - V(true) is not C(1) and V(false) is not C(0).
               - 'Example: C({"status": "ok", "length(workers) > `1`": true}).'
             type: dict
           body_regex:
             description: A regular expression the body must match (Python C(re.search)).
             type: str
+          body_limit:
+            description:
+              - Bytes of the body read, at least 1. A longer body is cut, and the result says so (RV(checks[].observed)
+                has C(body_truncated)); JSON expectations on a cut body fail saying the body was cut.
+            type: int
+            default: 1048576
           validate_certs:
             description: Verify the server's certificate and name.
             type: bool
             default: true
           ca_path:
-            description: CA bundle to verify against instead of the system's.
+            description: CA bundle to verify against instead of the system's. The file must exist.
             type: path
           follow_redirects:
-            description: Follow up to 5 redirects.
+            description: Follow up to 5 redirects; more, or a redirect loop, is a failure that says so.
+            type: bool
+            default: false
+          maintenance_expected:
+            description:
+              - 'A site in maintenance answers 503 with C(Retry-After) (or with the page of
+                M(opsready.runbooks.maintenance_mode)). Such an answer is reported as C(maintenance: 503 Retry-After
+                300) and is V(critical) whatever O(checks[].severity) and O(checks[].http.status_codes) say - users
+                are shut out.'
+              - Set this during a maintenance window to report it as V(ok) instead.
             type: bool
             default: false
           latency_ms:
-            description: Latency thresholds in milliseconds for this check (defaults in O(thresholds.latency_ms)).
+            description:
+              - Latency thresholds in milliseconds for this check (defaults in O(thresholds.latency_ms)).
+              - The latency judged is the request's, from connecting to the end of the body (all redirects included),
+                the C(latency) in the reason and RV(checks[].observed.latency_ms); RV(checks[].latency_ms) is the
+                whole check.
             type: dict
             suboptions: &limits
               warning:
@@ -126,14 +167,22 @@ options:
             type: str
             required: true
           headers:
-            description: Request headers (for example an authorization header).
+            description: Request headers, shown at C(-vvv) (put credentials in O(checks[].metrics.secret_headers)).
             type: dict
+          secret_headers:
+            description: Request headers that are secrets (for example an authorization token), never shown (C(no_log)).
+            type: dict
+          body_limit:
+            description: Bytes of the answer read, at least 1. A longer answer is an V(error) (counts from a cut answer
+              would be wrong).
+            type: int
+            default: 16777216
           validate_certs:
             description: Verify the endpoint's TLS certificate.
             type: bool
             default: true
           ca_path:
-            description: CA bundle for O(checks[].metrics.validate_certs).
+            description: CA bundle for O(checks[].metrics.validate_certs). The file must exist.
             type: path
           requests:
             description: The request counter's sample name.
@@ -180,7 +229,7 @@ options:
             type: str
             required: true
           port:
-            description: TCP port.
+            description: TCP port (1 to 65535).
             type: int
             required: true
           latency_ms:
@@ -198,7 +247,7 @@ options:
             type: str
             required: true
           port:
-            description: TCP port.
+            description: TCP port (1 to 65535).
             type: int
             default: 443
           server_name:
@@ -209,7 +258,7 @@ options:
             type: bool
             default: true
           ca_path:
-            description: CA bundle to verify against instead of the system's.
+            description: CA bundle to verify against instead of the system's. The file must exist.
             type: path
           issuer:
             description: A regular expression the issuer (RFC 4514 string) must match.
@@ -293,7 +342,7 @@ options:
             type: str
             default: localhost
           port:
-            description: TCP port.
+            description: TCP port (1 to 65535).
             type: int
             default: 6379
           db:
@@ -311,7 +360,7 @@ options:
             type: bool
             default: false
           ca_path:
-            description: CA bundle for O(checks[].redis.tls).
+            description: CA bundle for O(checks[].redis.tls). The file must exist.
             type: path
           queues:
             description: Keys whose length is a queue depth (lists, streams, sets, sorted sets, hashes; missing is 0).
@@ -414,11 +463,13 @@ options:
     type: int
     default: 16
   timeout:
-    description: Default per-check timeout in seconds.
+    description: Default per-check timeout in seconds, for the whole check (see O(checks[].timeout)).
     type: float
     default: 5
   deadline:
-    description: Seconds one sweep may take; a check without a result by then fails with that reason.
+    description:
+      - Seconds one sweep may take. A check still running by then is reported as timed out at the deadline, and a
+        check not started by then as not started before the deadline (both get their O(checks[].severity)).
     type: float
     default: 60
   wait_timeout:
@@ -455,7 +506,8 @@ seealso:
   - module: ansible.builtin.uri
   - module: community.crypto.get_certificate
 notes:
-  - Passwords are never returned; results hold only what was observed.
+  - Passwords are never returned; results hold only what was observed. A URL's C(user:password@) is sent as basic
+    authentication and shown masked (C(user:********@)) everywhere, results, reasons and C(-vvv) included.
 """
 
 EXAMPLES = r"""
@@ -567,17 +619,27 @@ checks:
       type: str
       sample: critical
     reason:
-      description: Every finding, worst first, or a summary of what was seen when all is well.
+      description:
+        - Every finding, worst first, or a summary of what was seen when all is well (for V(http), C(HTTP 200,
+          latency 98 ms), the latency the thresholds judge).
+        - A check defined wrongly says C(not run, the check is defined wrongly) and names the setting.
       type: str
       sample: latency 612 ms reached the warning threshold 200 ms
     latency_ms:
-      description: How long the check took, milliseconds.
+      description:
+        - How long the whole check took, milliseconds, set-up and waiting included. Thresholds judge the latency in
+          RV(checks[].observed.latency_ms) (the request, or the connect), not this.
       type: float
       sample: 612.4
     observed:
       description: What was measured; the keys depend on the type.
       type: dict
-      sample: {status: 200, url: "https://demo.lab.test/health", latency_ms: 612.4, json: {status: ok}}
+      sample: {status: 200, url: "https://demo.lab.test/health", latency_ms: 603.1, json: {status: ok}}
+      contains:
+        latency_ms:
+          description: For V(http) the request's latency, for V(tcp) the connect time; what O(thresholds.latency_ms)
+            judges.
+          type: float
 summary:
   description: Counts per state and the checks that are not ok.
   returned: always
@@ -594,7 +656,7 @@ summary:
     failing: []
   contains:
     state:
-      description: The worst state of all checks.
+      description: The worst state of the checks that ran; V(skipped) only when every check was skipped.
       type: str
     not_ok:
       description: Names of the checks whose state is not V(ok) or V(skipped).
@@ -635,12 +697,15 @@ def limits(*metrics):
 def argument_spec():
     check_types = {
         "http": dict(url={"type": "str", "required": True}, method={"type": "str", "default": "GET"},
-                     headers={"type": "dict"}, body={"type": "raw"},
+                     headers={"type": "dict"}, secret_headers={"type": "dict", "no_log": True}, body={"type": "raw"},
                      status_codes={"type": "list", "elements": "int", "default": [200]}, json={"type": "dict"},
-                     body_regex={"type": "str"}, validate_certs={"type": "bool", "default": True},
-                     ca_path={"type": "path"}, follow_redirects={"type": "bool", "default": False},
-                     **limits("latency_ms")),
+                     body_regex={"type": "str"}, body_limit={"type": "int", "default": health.BODY_LIMIT["http"]},
+                     validate_certs={"type": "bool", "default": True}, ca_path={"type": "path"},
+                     follow_redirects={"type": "bool", "default": False},
+                     maintenance_expected={"type": "bool", "default": False}, **limits("latency_ms")),
         "metrics": dict(url={"type": "str", "required": True}, headers={"type": "dict"},
+                        secret_headers={"type": "dict", "no_log": True},
+                        body_limit={"type": "int", "default": health.BODY_LIMIT["metrics"]},
                         validate_certs={"type": "bool", "default": True}, ca_path={"type": "path"},
                         requests={"type": "str", "default": "http_requests_total"},
                         duration={"type": "str", "default": "http_request_duration_seconds"},
@@ -688,6 +753,9 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
+    for check in params["checks"]:  # credentials in URLs and headers are masked in all output, -vvv included
+        for kind in ("http", "metrics"):
+            module.no_log_values.update(health.secrets(check.get(kind) or {}))
     try:
         health.check_settings(params)
         checks = health.prepare(params["checks"], params["thresholds"], params["timeout"])
@@ -696,7 +764,7 @@ def main():
     outcome = health.run(checks, params["concurrency"], params["deadline"], params["wait_timeout"],
                          params["wait_interval"], params["wait_until"], module.check_mode, params["fail_on"],
                          watch=params["watch"])
-    msg = health.message(outcome["summary"])
+    msg = health.message(outcome["summary"], checks)
     failing = [r for r in outcome["checks"] if r["name"] in outcome["summary"]["failing"]]
     if failing:
         module.fail_json(msg="%s; failing (fail_on=%s): %s" % (msg, params["fail_on"], "; ".join(

@@ -1,15 +1,18 @@
-"""Health checks: grading, validation of definitions, each probe against real loopback servers, sweep and wait."""
+"""Health checks: grading, validation of definitions, each probe against real loopback servers (well-behaved and
+misbehaving ones, a real PostgreSQL and a real Redis), sweep and wait."""
+import base64
 import http.server
 import re
 import sys
 import threading
-import types
+import time
 
 import prometheus_client
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.opsready.runbooks.plugins.module_utils import _health as health
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connection_spec
 from ansible_collections.opsready.runbooks.plugins.modules.health_check import argument_spec
 from prometheus_client.exposition import MetricsHandler
 
@@ -25,6 +28,14 @@ def prepared(*checks, **module_params):
 
 def run_one(check, **module_params):
     return health.run_check(prepared(check, **module_params)[0])
+
+
+def timed(check, **module_params):
+    """(result, seconds the check took as seen from outside)."""
+    check = prepared(check, **module_params)[0]
+    start = time.monotonic()
+    result = health.run_check(check)
+    return result, time.monotonic() - start
 
 
 # ------------------------------------------------------------------------------------------------- grading
@@ -60,15 +71,20 @@ def test_thresholds_resolve_check_over_module_over_runbook_defaults():
 
 
 # -------------------------------------------------------------------------------------------- bad input
+def test_an_empty_list_is_refused():
+    with pytest.raises(OpsreadyError, match="checks is empty"):
+        health.prepare([], {}, 5)
+
+
 @pytest.mark.parametrize("checks, message", [
-    ([], "checks is empty"),
     ([{"name": "a", "tcp": {"host": "h", "port": 1}}, {"name": "a", "disk": {"path": "/"}}], "must be unique"),
     ([{"name": "a", "http": {"url": "localhost/health"}}], "must be an absolute http:// or https:// URL"),
     ([{"name": "a", "http": {"url": "http://h/", "body_regex": "(unclosed"}}], "not a valid regular expression"),
     ([{"name": "a", "http": {"url": "http://h/", "json": {"status ==": "ok"}}}], "not a valid JMESPath expression"),
     ([{"name": "a", "disk": {"path": "/", "disk_pct": {"warning": 95, "critical": 90}}}],
-     "warning threshold 95.0 is beyond its critical threshold 90.0"),
-    ([{"name": "a", "tls": {"host": "h", "cert_days": {"warning": 5, "critical": 10}}}], "beyond its critical"),
+     r"disk_pct: the warning threshold 95 \(disk.disk_pct.warning\) is above the critical threshold 90 "
+     r"\(disk.disk_pct.critical\)"),
+    ([{"name": "a", "tls": {"host": "h", "cert_days": {"warning": 5, "critical": 10}}}], "is below the critical"),
     ([{"name": "a", "command": {"cmd": "   "}}], "non-empty cmd or argv"),
     ([{"name": "a"}], r"give exactly one check type \(one of http, metrics, tcp, tls, postgres, redis, disk, "
                       r"command\), got none"),
@@ -78,11 +94,34 @@ def test_thresholds_resolve_check_over_module_over_runbook_defaults():
     ([{"name": "a", "http": {"url": "http://h/"}, "tcp": {"host": "h", "port": 1}}], "got http, tcp"),
 ])
 def test_malformed_definitions_are_refused_with_what_to_fix(checks, message):
-    with pytest.raises(OpsreadyError, match=message):
-        if checks:
-            prepared(*checks)
-        else:
-            health.prepare([], {}, 5)
+    assert re.search(message, prepared(*checks)[-1]["problem"])
+
+
+def test_a_threshold_conflict_names_where_each_threshold_comes_from():
+    """The newcomer's case: a check sets only its critical latency, below the runbook's warning."""
+    check = prepared({"name": "api", "http": {"url": "http://h/", "latency_ms": {"critical": 100}}})[0]
+    assert check["problem"] == ("latency_ms: the warning threshold 200 (the runbook default) is above the critical "
+                                "threshold 100 (http.latency_ms.critical); the warning must come first: set both")
+    check = prepared({"name": "api", "tcp": {"host": "h", "port": 1}}, thresholds={"latency_ms": {"warning": 5000}})[0]
+    assert "warning threshold 5000 (thresholds.latency_ms.warning) is above the critical threshold 2000 (the " \
+           "runbook default)" in check["problem"]
+
+
+def test_a_check_defined_wrongly_is_an_error_row_and_the_others_still_run(tmp_path):
+    checks = prepared({"name": "api", "http": {"url": "http://h/", "latency_ms": {"critical": 100}}},
+                      {"name": "disk", "disk": {"path": str(tmp_path)}})
+    results = health.sweep(checks, concurrency=2, deadline=10)
+    assert [(r["name"], r["state"]) for r in results] == [("api", "error"), ("disk", "ok")]
+    assert results[0]["reason"].startswith("not run, the check is defined wrongly: latency_ms: the warning threshold")
+    assert health.message(health.summarize(results), checks) == (
+        "2 checks: 1 ok, 1 error; not run, defined wrongly: api (%s)" % checks[0]["problem"])
+
+
+def test_waiting_does_not_wait_for_a_check_defined_wrongly(tmp_path):
+    checks = prepared({"name": "port", "tcp": {"host": "127.0.0.1", "port": 65536}})
+    outcome = health.run(checks, 1, 10, wait_timeout=60, sleep=pytest.fail)
+    assert outcome["attempts"] == 1 and outcome["checks"][0]["state"] == "error"
+    assert outcome["checks"][0]["reason"].endswith("tcp.port 65536 is not a TCP port (1 to 65535)")
 
 
 @pytest.mark.parametrize("check, message", [
@@ -117,7 +156,7 @@ def test_http_ok_with_json_expectations(http_server):
                                               "json": {"status": "ok", "length(workers) > `1`": True}}})
     assert (result["state"], result["ok"]) == ("ok", True)
     assert result["observed"]["json"] == {"status": "ok", "length(workers) > `1`": True}
-    assert result["reason"].startswith("HTTP 200 in ")
+    assert result["reason"].startswith("HTTP 200, latency ")
 
 
 def test_http_unexpected_status_gets_the_checks_severity_and_the_body(http_server):
@@ -165,6 +204,236 @@ def test_https_self_signed_certificate_is_not_trusted_unless_told(https_server):
     assert run_one({"name": "c", "http": {"url": url, "validate_certs": False}})["state"] == "ok"
 
 
+def test_http_reason_labels_the_judged_latency(http_server):
+    result = run_one({"name": "api", "http": {"url": http_server + "/json"}})
+    assert re.fullmatch(r"HTTP 200, latency \d+(\.\d)? ms", result["reason"])
+    assert result["observed"]["latency_ms"] <= result["latency_ms"]  # the request within the whole check
+
+
+# ------------------------------------------------------------------------------------- redirects (14, 20, 21)
+def test_http_redirect_loop_says_loop(http_server):
+    result = run_one({"name": "a", "http": {"url": http_server + "/loop", "follow_redirects": True}})
+    assert result["state"] == "critical"
+    assert result["reason"] == "redirect loop: %s/loop -> %s/loop" % (http_server, http_server)
+
+
+def test_http_more_than_five_redirects_is_reported_and_five_are_followed(http_server):
+    long = run_one({"name": "a", "http": {"url": http_server + "/chain/6", "follow_redirects": True}})
+    assert long["reason"] == "more than 5 redirects: %s/chain/6 -> %s/chain/0" % (http_server, http_server)
+    five = run_one({"name": "b", "http": {"url": http_server + "/chain/5", "follow_redirects": True}})
+    assert (five["state"], five["observed"]["url"]) == ("ok", http_server + "/chain/0")
+
+
+def test_http_unfollowed_redirect_says_where_it_goes(http_server):
+    result = run_one({"name": "a", "http": {"url": http_server + "/redirect"}})
+    assert result["reason"] == "HTTP 302, expected 200 (redirects to %s/json)" % http_server
+
+
+def redirect_to(http_server, target):
+    return http_server + "/redirect-to?url=" + target
+
+
+def test_http_credentials_are_dropped_on_a_redirect_to_another_origin(http_server, other_http_server):
+    port = http_server.rsplit(":", 1)[1]
+    headers = {"Authorization": "Bearer tok-4711", "Cookie": "session=abc", "Proxy-Authorization": "Basic eA==",
+               "X-Plain": "kept"}
+    gone = {"authorization": None, "cookie": None, "\"proxy-authorization\"": None, "\"x-plain\"": "kept",
+            "\"x-api-key\"": None}
+    for other in ("http://localhost:%s/headers" % port,                # another host
+                  other_http_server + "/headers",                     # another port
+                  ):
+        result = run_one({"name": "a", "http": {"url": redirect_to(http_server, other), "headers": headers,
+                                                "secret_headers": {"X-Api-Key": "key-4711"},
+                                                "follow_redirects": True, "json": gone}})
+        assert result["state"] == "ok", result["reason"]
+    same = run_one({"name": "b", "http": {"url": redirect_to(http_server, "/headers"), "headers": headers,
+                                          "secret_headers": {"X-Api-Key": "key-4711"}, "follow_redirects": True,
+                                          "json": {"authorization": "Bearer tok-4711", "\"x-api-key\"": "key-4711"}}})
+    assert same["state"] == "ok", same["reason"]
+
+
+def test_http_user_and_password_in_the_url_are_sent_as_basic_auth_and_never_shown(http_server):
+    url = http_server.replace("http://", "http://monitor:pa%20ss-4711@") + "/headers"
+    auth = "Basic " + base64.b64encode(b"monitor:pa ss-4711").decode()
+    result = run_one({"name": "a", "http": {"url": url, "json": {"authorization": auth}}})
+    assert result["state"] == "ok", result["reason"]
+    assert result["observed"]["url"] == http_server.replace("http://", "http://monitor:********@") + "/headers"
+    assert "4711" not in repr(result)
+    wrong = run_one({"name": "b", "http": {"url": url.replace("/headers", "/status/401")}})
+    assert "4711" not in repr(wrong)
+    looped = run_one({"name": "c", "http": {"url": url.replace("/headers", "/loop"), "follow_redirects": True}})
+    assert looped["reason"].startswith("redirect loop: http://monitor:********@127.0.0.1:")
+    assert "4711" not in repr(looped)
+
+
+def test_mask_url():
+    assert health.mask_url("https://u:p@h:8/x?y") == "https://u:********@h:8/x?y"
+    assert health.mask_url("https://token@h/x") == "https://********@h/x"
+    assert health.mask_url("https://h/x@y") == "https://h/x@y"
+
+
+# ------------------------------------------------------------------------------------------ bodies (15, 16)
+@pytest.mark.parametrize("expected, ok", [
+    ({"enabled": True}, False), ({"disabled": False}, False), ({"list": [True, False]}, False),
+    ({"count": True}, False), ({"really": 1}, False),
+    ({"enabled": 1, "disabled": 0, "really": True, "list": [1, 0], "count": 1.0}, True),
+])
+def test_json_booleans_are_not_numbers(http_server, expected, ok):
+    result = run_one({"name": "a", "http": {"url": http_server + "/flags", "json": expected}})
+    assert (result["state"] == "ok") is ok, result["reason"]
+
+
+def test_json_mismatch_of_a_boolean_says_what_was_seen(http_server):
+    result = run_one({"name": "a", "http": {"url": http_server + "/flags", "json": {"enabled": True}}})
+    assert result["reason"] == "JSON enabled is 1, expected true"
+
+
+def test_a_body_over_the_limit_is_said_to_be_cut_not_called_not_json(http_server):
+    result = run_one({"name": "a", "http": {"url": http_server + "/huge", "json": {"status": "ok"}}})
+    assert result["state"] == "critical"
+    assert result["reason"] == ("body is larger than body_limit 1048576 bytes and was cut, so the json expectations "
+                                "cannot be checked: raise body_limit")
+    assert result["observed"]["body_truncated"] is True
+    raised = run_one({"name": "b", "http": {"url": http_server + "/huge", "json": {"status": "ok"},
+                                            "body_limit": 2 << 20}})
+    assert raised["state"] == "ok", raised["reason"]
+    regex = run_one({"name": "c", "http": {"url": http_server + "/huge", "body_regex": "the end", "body_limit": 10}})
+    assert regex["reason"] == "body does not match /the end/ (the body was cut at body_limit 10 bytes)"
+
+
+# --------------------------------------------------------------------------------------------- maintenance
+@pytest.mark.parametrize("path, seen", [("/maintenance", "503 Retry-After 300"),
+                                        ("/maintenance-page", "503 (Down for maintenance page)")])
+def test_a_maintenance_503_is_named_and_at_least_critical(http_server, path, seen):
+    result = run_one({"name": "a", "severity": "warning", "http": {"url": http_server + path,
+                                                                   "status_codes": [200, 503]}})
+    assert (result["state"], result["reason"]) == ("critical", "maintenance: " + seen)
+    assert result["observed"]["maintenance"] is True
+
+
+def test_maintenance_that_is_expected_is_ok(http_server):
+    result = run_one({"name": "a", "http": {"url": http_server + "/maintenance", "maintenance_expected": True}})
+    assert (result["state"], result["reason"]) == ("ok", "maintenance (expected): 503 Retry-After 300")
+
+
+def test_a_503_without_maintenance_signs_is_an_ordinary_failure(http_server):
+    result = run_one({"name": "a", "severity": "warning", "http": {"url": http_server + "/overloaded"}})
+    assert result["state"] == "warning"
+    assert result["reason"].startswith("HTTP 503, expected 200: <html><body><h1>503 Service Unavailable</h1>")
+
+
+def test_maintenance_detection_matches_what_maintenance_mode_serves():
+    from ansible_collections.opsready.runbooks.plugins.module_utils import _maintenance
+    assert health.MAINTENANCE_MARKER in _maintenance.DEFAULT_PAGE
+
+
+# ------------------------------------------------------------------------------ TLS that is wrong (tests 13)
+def test_https_expired_and_wrong_host_certificates(bad_tls_servers):
+    expired = bad_tls_servers["expired"]
+    result = run_one({"name": "a", "http": {"url": "https://localhost:%d/json" % expired["port"],
+                                            "ca_path": expired["cert"]}})
+    assert result["reason"] == "TLS certificate not trusted: certificate has expired"
+    wrong = bad_tls_servers["wrong_host"]
+    result = run_one({"name": "b", "http": {"url": "https://localhost:%d/json" % wrong["port"],
+                                            "ca_path": wrong["cert"]}})
+    assert result["reason"].startswith("TLS certificate not trusted: Hostname mismatch")
+
+
+def test_tls_check_reads_an_expired_certificate(bad_tls_servers):
+    expired = bad_tls_servers["expired"]
+    result = run_one({"name": "cert", "tls": {"host": "127.0.0.1", "port": expired["port"],
+                                              "server_name": "localhost", "ca_path": expired["cert"]}})
+    assert result["state"] == "critical" and result["observed"]["days_left"] < 0
+    assert result["reason"].split("; ")[0] == "certificate not trusted for localhost: certificate has expired"
+    assert "certificate expired on " in result["reason"]
+
+
+def test_tls_to_a_server_that_does_not_speak_tls(http_server):
+    port = int(http_server.rsplit(":", 1)[1])
+    result = run_one({"name": "a", "http": {"url": "https://127.0.0.1:%d/json" % port}})
+    assert result["state"] == "critical" and "WRONG_VERSION_NUMBER" in result["reason"]
+    result = run_one({"name": "b", "tls": {"host": "127.0.0.1", "port": port}})
+    assert result["state"] == "critical" and "WRONG_VERSION_NUMBER" in result["reason"]
+
+
+# ------------------------------------------------------------------ the timeout bounds the whole check (13)
+def test_a_trickling_server_cannot_stretch_an_http_check(misbehaving):
+    """One byte every 0.5 s: each read is quick, the whole answer takes 30 s. The check has 1 s."""
+    url = "http://127.0.0.1:%d/health" % misbehaving["trickle"].server_port
+    result, took = timed({"name": "a", "timeout": 1, "http": {"url": url}})
+    assert took < 3
+    assert (result["state"], result["reason"]) == ("critical", "timed out after 1 s")
+
+
+def test_a_server_that_never_answers_times_out_at_the_timeout(misbehaving):
+    port = misbehaving["silent"].server_port
+    for check in ({"http": {"url": "http://127.0.0.1:%d/" % port}},
+                  {"http": {"url": "https://127.0.0.1:%d/" % port, "validate_certs": False}},
+                  {"tls": {"host": "127.0.0.1", "port": port}}):
+        result, took = timed(dict(check, name="a", timeout=1))
+        assert took < 3 and result["reason"] == "timed out after 1 s", (check, result["reason"])
+
+
+def test_a_trickled_tls_handshake_times_out_at_the_timeout(misbehaving):
+    port = misbehaving["tls_trickle"].server_port
+    for check in ({"http": {"url": "https://127.0.0.1:%d/" % port, "validate_certs": False}},
+                  {"tls": {"host": "127.0.0.1", "port": port}}):
+        result, took = timed(dict(check, name="a", timeout=1))
+        assert took < 3 and result["reason"] == "timed out after 1 s", (check, result["reason"])
+
+
+def test_redirect_hops_share_one_timeout(http_server):
+    """Five hops of 0.6 s each: every hop is within 1 s, the whole check is not."""
+    result, took = timed({"name": "a", "timeout": 1, "http": {"url": http_server + "/slowchain/5",
+                                                              "follow_redirects": True}})
+    assert took < 2.5
+    assert result["reason"] == "timed out after 1 s"
+
+
+def test_a_hung_probe_is_given_up_at_its_timeout_and_not_started_again_while_hung(monkeypatch, tmp_path):
+    """A probe blocked where no socket timeout reaches (a hung NFS mount under statvfs)."""
+    release = threading.Event()
+
+    def hung_statvfs(path):
+        release.wait(30)
+        raise OSError("stale file handle")
+
+    monkeypatch.setattr(health.os, "statvfs", hung_statvfs)
+    check = prepared({"name": "nfs", "timeout": 0.3, "disk": {"path": str(tmp_path)}})[0]
+    threads = threading.active_count()
+    start = time.monotonic()
+    first = health.run_check(check)
+    assert time.monotonic() - start < 1.5
+    assert (first["state"], first["reason"]) == ("critical", "timed out after 0.3 s")
+    again = [health.run_check(check) for dummy in range(3)]  # three more sweeps of a watch
+    assert all(r["reason"].startswith("not started: its run of ") and r["reason"].endswith(
+        " s ago is still hung after timing out") for r in again)
+    assert threading.active_count() <= threads + 1
+    release.set()
+    check["_hung"][0].join(5)
+    assert "stale file handle" in health.run_check(check)["reason"]
+
+
+def test_an_overall_deadline_tells_not_started_from_timed_out(tmp_path):
+    checks = prepared({"name": "slow", "timeout": 5, "command": {"cmd": "sleep 3"}},
+                      {"name": "waiting", "disk": {"path": str(tmp_path)}})
+    results = health.sweep(checks, concurrency=1, deadline=0.5)
+    assert re.fullmatch(r"timed out: no result by the overall deadline of 0\.5 s \(it ran 0\.\d s of its timeout "
+                        r"5 s\)", results[0]["reason"])
+    assert results[1]["reason"] == ("not started before the overall deadline of 0.5 s (concurrency 1: the checks "
+                                    "before it took the time)")
+
+
+def test_budget_left_runs_out():
+    now = [100.0]
+    budget = health.Budget(2, clock=lambda: now[0])
+    assert budget.left() == 2
+    now[0] = 102.0
+    with pytest.raises(TimeoutError):
+        budget.left()
+    assert budget.spent()
+
+
 # ---------------------------------------------------------------------------------------- tcp, unreachable
 def test_tcp_connects(http_server):
     port = int(http_server.rsplit(":", 1)[1])
@@ -209,24 +478,53 @@ def test_certificate_name_coverage(pattern, name, covered):
 
 
 # ------------------------------------------------------------------------------------------- postgres
-class FakeOperationalError(Exception):
-    pass
+PG_PORT = "login_port" if "login_port" in connection_spec() else "port"
 
 
-def test_postgres_wrong_password_is_reported_once_and_without_the_password(monkeypatch):
-    libpq = ('connection to server at "db1" (10.0.0.1), port 5432 failed: FATAL:  password authentication failed '
-             'for user "monitor"\n')
+def pg_check(pg_server, **options):
+    """A postgres check of the real throwaway server (whichever name the argument spec gives the port)."""
+    spec = {"login_host": pg_server["login_host"], PG_PORT: pg_server["login_port"],
+            "login_user": pg_server["login_user"], "login_password": pg_server["login_password"],
+            "login_db": pg_server["login_db"], "ssl_mode": "disable"}
+    return {"name": "db", "postgres": dict(spec, **options)}
 
-    def connect(**kwargs):
-        assert kwargs["password"] == "s3cret" and kwargs["connect_timeout"] == 5
-        raise FakeOperationalError(libpq + libpq)  # libpq reports each attempt (SSL, then plain)
 
-    monkeypatch.setitem(sys.modules, "psycopg2", types.SimpleNamespace(connect=connect))
-    result = run_one({"name": "db", "postgres": {"login_host": "db1", "login_user": "monitor",
-                                                 "login_password": "s3cret"}})
+def test_postgres_primary_against_a_real_server(pg_server):
+    pytest.importorskip("psycopg2")
+    result = run_one(pg_check(pg_server, role="primary"))
+    assert result["state"] == "ok", result["reason"]
+    assert result["observed"]["version"].startswith("15") and result["observed"]["role"] == "primary"
+    assert re.fullmatch(r"primary, \d+/50 connections", result["reason"])
+    assert result["observed"]["replicas"] == [] and result["observed"]["replication_visible"] is True
+
+
+def test_postgres_role_replicas_and_connections_are_judged(pg_server):
+    pytest.importorskip("psycopg2")
+    result = run_one(pg_check(pg_server, role="replica", min_replicas=1, connections_pct={"warning": 0.01}))
     assert result["state"] == "critical"
-    assert result["reason"] == " ".join(libpq.split())
-    assert "s3cret" not in repr(result)
+    reasons = result["reason"].split("; ")
+    assert reasons[:2] == ["is a primary, expected a replica", "0 streaming replica(s), expected at least 1"]
+    assert re.fullmatch(r"connections at \d+(\.\d)?% reached the warning threshold 0\.01%", reasons[2])
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"login_password": "wrong-4711"}, 'password authentication failed for user "postgres"'),
+    ({"login_db": "no_such_db"}, 'database "no_such_db" does not exist'),
+    ({"login_user": "nobody_here"}, 'password authentication failed for user "nobody_here"'),
+])
+def test_postgres_connection_settings_are_used_and_failures_said_once(pg_server, options, expected):
+    pytest.importorskip("psycopg2")
+    result = run_one(pg_check(pg_server, **options))
+    assert result["state"] == "critical" and expected in result["reason"]
+    assert result["reason"].count(expected) == 1
+    assert "wrong-4711" not in repr(result) and pg_server["login_password"] not in repr(result)
+
+
+def test_postgres_that_never_answers_times_out_at_the_timeout(misbehaving):
+    pytest.importorskip("psycopg2")
+    result, took = timed({"name": "db", "timeout": 1, "postgres": {"login_host": "127.0.0.1",
+                                                                   PG_PORT: misbehaving["silent"].server_port}})
+    assert took < 3 and result["reason"] == "timed out after 1 s"
 
 
 def test_missing_driver_is_an_error_naming_the_package(monkeypatch):
@@ -236,114 +534,87 @@ def test_missing_driver_is_an_error_naming_the_package(monkeypatch):
     assert "psycopg2 is required" in result["reason"] and "python3-psycopg2" in result["reason"]
 
 
-class FakeCursor:
-    def __init__(self, rows):
-        self.rows, self.queries = rows, []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def execute(self, sql):
-        self.queries.append(sql)
-
-    def fetchone(self):
-        return self.rows.pop(0)
-
-    def fetchall(self):
-        return self.rows.pop(0)
+def judged(options, status, replication):
+    """judge_postgres on rows as PostgreSQL returns them (replication states a single server cannot show)."""
+    check = prepared({"name": "db", "postgres": options})[0]
+    return health.judge_postgres(check["spec"], check["limits"], status, replication)
 
 
-class FakeConnection:
-    def __init__(self, rows):
-        self.cursor_ = FakeCursor(rows)
-        self.autocommit = False
-
-    def cursor(self):
-        return self.cursor_
-
-    def close(self):
-        pass
+def test_postgres_primary_grades_connections_and_replica_lag():
+    observed, findings, summary = judged({"role": "primary", "min_replicas": 2}, ("15.8", False, 85, 100),
+                                         [("db2", "10.0.0.32", "streaming", 45.0, 16384),
+                                          ("db3", "10.0.0.33", "catchup", 2.0, 10)])
+    assert observed["lag_seconds"] == 45.0 and observed["lag_bytes"] == 16384
+    assert findings == [(None, "1 streaming replica(s), expected at least 2"),
+                        ("warning", "connections at 85% reached the warning threshold 80%"),
+                        ("warning", "replication lag 45 s reached the warning threshold 30 s")]
 
 
-def fake_postgres(monkeypatch, *rows):
-    monkeypatch.setitem(sys.modules, "psycopg2", types.SimpleNamespace(connect=lambda **kw: FakeConnection(list(rows))))
+def test_postgres_replica_that_does_not_stream_and_a_wrong_role():
+    observed, findings, summary = judged({"role": "primary"}, ("15.8", True, 3, 100), (0.0, 0, None, 0, None))
+    assert findings == [(None, "is a replica, expected a primary"),
+                        (None, "replica is not streaming from its primary (WAL receiver: not running)")]
 
 
-def test_postgres_primary_grades_connections_and_replica_lag(monkeypatch):
-    fake_postgres(monkeypatch, ("15.8", False, 85, 100),
-                  [("db2", "10.0.0.32", "streaming", 45.0, 16384), ("db3", "10.0.0.33", "catchup", 2.0, 10)])
-    result = run_one({"name": "db", "postgres": {"role": "primary", "min_replicas": 2}})
-    assert result["state"] == "critical"  # min_replicas takes the check's severity; the rest are warnings
-    assert result["observed"]["lag_seconds"] == 45.0 and result["observed"]["lag_bytes"] == 16384
-    assert result["reason"].split("; ") == [
-        "1 streaming replica(s), expected at least 2",
-        "connections at 85% reached the warning threshold 80%",
-        "replication lag 45 s reached the warning threshold 30 s"]
-
-
-def test_postgres_replica_that_does_not_stream_and_a_wrong_role(monkeypatch):
-    fake_postgres(monkeypatch, ("15.8", True, 3, 100), (0.0, 0, None, 0, None))
-    result = run_one({"name": "db", "postgres": {"role": "primary"}})
-    assert result["state"] == "critical"
-    assert result["reason"] == ("is a replica, expected a primary; "
-                                "replica is not streaming from its primary (WAL receiver: not running)")
-
-
-@pytest.mark.parametrize("replayed_since, lag", [(True, 0.0), (False, 180.3)])
-def test_postgres_replica_behind_only_by_wal_in_flight_has_no_lag(monkeypatch, replayed_since, lag):
-    """Idle primary: a checkpoint record received, not replayed yet; the last commit was 3 minutes ago."""
-    monkeypatch.setattr(health, "REPLAY_RECHECK_SECONDS", 0)
-    fake_postgres(monkeypatch, ("15.8", True, 3, 100), (180.3, 104, "streaming", 1, "0/3000148"), (replayed_since,))
-    result = run_one({"name": "db", "postgres": {"role": "replica"}})
-    assert result["observed"]["lag_seconds"] == lag
-    assert result["state"] == ("ok" if replayed_since else "warning")
-
-
-def test_postgres_without_pg_monitor_says_to_grant_it(monkeypatch):
-    fake_postgres(monkeypatch, ("15.8", True, 3, 100), (0.0, 0, None, 1, None))  # a receiver row, its status hidden
-    result = run_one({"name": "db", "postgres": {"role": "replica"}})
-    assert (result["state"], result["reason"]) == ("error", health.NEEDS_MONITOR)
+def test_postgres_without_pg_monitor_says_to_grant_it():
+    observed, findings, summary = judged({"role": "replica"}, ("15.8", True, 3, 100), (0.0, 0, None, 1, None))
+    assert findings == [("error", health.NEEDS_MONITOR)]
+    observed, findings, summary = judged({}, ("15.8", False, 3, 100), [("db2", "10.0.0.32", None, 0.0, 0)])
+    assert findings == [("error", health.NEEDS_MONITOR)]
 
 
 # ----------------------------------------------------------------------------------------------- redis
-class FakeRedis:
-    keys = {"jobs": ("list", 150), "events": ("stream", 3), "name": ("string", None)}
-
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
-
-    def ping(self):
-        return True
-
-    def info(self, section):
-        return {"memory": {"used_memory": 60 << 20, "maxmemory": 64 << 20},
-                "clients": {"connected_clients": 4}}[section]
-
-    def type(self, key):
-        return self.keys.get(key, ("none",))[0].encode()
-
-    def llen(self, key):
-        return self.keys[key][1]
-
-    xlen = llen
-
-    def close(self):
-        pass
+@pytest.fixture
+def redis_client(redis_server):
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host=redis_server["host"], port=redis_server["port"], password=redis_server["password"],
+                         db=5)
+    client.delete("hc:jobs", "hc:events", "hc:name", "hc:missing")
+    yield client
+    client.delete("hc:jobs", "hc:events", "hc:name")
+    client.config_set("maxmemory", 0)
+    client.close()
 
 
-def test_redis_grades_memory_and_queues(monkeypatch):
-    monkeypatch.setitem(sys.modules, "redis", types.SimpleNamespace(Redis=FakeRedis))
-    result = run_one({"name": "redis", "redis": {"host": "r", "password": "pw",
-                                                 "queues": ["jobs", "events", "missing", "name"]}})
-    assert result["observed"]["queues"] == {"jobs": 150, "events": 3, "missing": 0, "name": "string"}
-    assert result["observed"]["memory_pct"] == 93.8
+def redis_check(redis_server, **options):
+    return {"name": "redis", "redis": dict({"host": redis_server["host"], "port": redis_server["port"],
+                                            "password": redis_server["password"], "db": 5}, **options)}
+
+
+def test_redis_grades_memory_and_queues_of_its_database(redis_server, redis_client):
+    redis_client.rpush("hc:jobs", *range(150))
+    for n in range(3):
+        redis_client.xadd("hc:events", {"n": n})
+    redis_client.set("hc:name", "x")
+    redis_client.config_set("maxmemory", 1 << 30)
+    queues = ["hc:jobs", "hc:events", "hc:missing", "hc:name"]
+    result = run_one(redis_check(redis_server, queues=queues, memory_pct={"warning": 0.0001}))
+    assert result["observed"]["queues"] == {"hc:jobs": 150, "hc:events": 3, "hc:missing": 0, "hc:name": "string"}
     assert result["state"] == "critical"
-    assert result["reason"].split("; ") == ["key name is a string, not a queue",
-                                            "memory at 93.8% reached the warning threshold 80%",
-                                            "queue jobs holds 150 items reached the warning threshold 100 items"]
+    reasons = result["reason"].split("; ")
+    assert reasons[0] == "key hc:name is a string, not a queue"
+    assert re.fullmatch(r"memory at \d+(\.\d)?% reached the warning threshold 0\.0001%", reasons[1])
+    assert reasons[2] == "queue hc:jobs holds 150 items reached the warning threshold 100 items"
+    other_db = run_one(redis_check(redis_server, db=0, queues=["hc:jobs"]))
+    assert other_db["state"] == "ok" and other_db["observed"]["queues"] == {"hc:jobs": 0}
+    assert other_db["observed"]["memory_pct"] is not None  # maxmemory is set
+
+
+def test_redis_wrong_password_is_a_clear_failure_without_the_password(redis_server, redis_client):
+    result = run_one(redis_check(redis_server, password="wrong-4711"))
+    assert result["state"] == "critical"
+    assert "invalid" in result["reason"].lower() and "password" in result["reason"].lower()
+    assert "wrong-4711" not in repr(result)
+
+
+def test_redis_that_never_answers_times_out_once_without_retries(misbehaving):
+    pytest.importorskip("redis")
+    server = misbehaving["silent"]
+    before = server.accepted
+    result, took = timed({"name": "redis", "timeout": 1, "redis": {"host": "127.0.0.1", "port": server.server_port}})
+    assert took < 3 and result["reason"] == "timed out after 1 s"
+    time.sleep(0.5)  # a retry would connect again
+    assert server.accepted - before == 1
 
 
 # ---------------------------------------------------------------------------------------- disk, command
@@ -377,7 +648,7 @@ def test_sweep_keeps_order_and_fails_what_misses_the_deadline(http_server):
                       {"name": "fast", "http": {"url": http_server + "/json"}})
     results = health.sweep(checks, concurrency=2, deadline=0.5)
     assert [r["name"] for r in results] == ["slow", "fast"]
-    assert results[0]["reason"] == "no result within the overall deadline of 0.5 s"
+    assert results[0]["reason"].startswith("timed out: no result by the overall deadline of 0.5 s")
     assert (results[0]["state"], results[1]["state"]) == ("critical", "ok")
 
 
@@ -437,6 +708,14 @@ def test_wait_until_warning_accepts_warnings(monkeypatch):
     sweeps(monkeypatch, "warning")
     outcome = health.run([], 1, 1, wait_timeout=10, wait_until="warning", clock=Clock(), sleep=pytest.fail)
     assert (outcome["attempts"], outcome["healthy"]) == (1, True)
+
+
+@pytest.mark.parametrize("states, overall", [
+    (["ok", "skipped"], "ok"), (["skipped", "ok"], "ok"), (["skipped", "skipped"], "skipped"),
+    (["skipped", "warning", "ok"], "warning"), ([], "skipped"),
+])
+def test_skipped_checks_do_not_hide_the_others(states, overall):
+    assert health.summarize([{"name": str(n), "state": state} for n, state in enumerate(states)])["state"] == overall
 
 
 def test_summary_and_policy():
@@ -504,7 +783,7 @@ def test_metrics_error_rate_and_p95_over_the_window_only(app_metrics):
     url, serve = app_metrics
     serve("api", 500, 0.01, 50)      # before the window: must not count
     check = metrics_check(url)
-    check["spec"]["_previous"] = health._scrape(check["spec"], 5)
+    check["spec"]["_previous"] = health._scrape(check["spec"], health.Budget(5))
     serve("api", 200, 0.03, 90)
     serve("api", 500, 3.0, 10)
     serve("health", 503, 0.01, 500)  # not an api request: not counted (match)
@@ -520,13 +799,13 @@ def test_metrics_error_rate_and_p95_over_the_window_only(app_metrics):
 def test_metrics_healthy_window_and_its_thresholds(app_metrics):
     url, serve = app_metrics
     check = metrics_check(url, p95_ms={"warning": 40})
-    check["spec"]["_previous"] = health._scrape(check["spec"], 5)
+    check["spec"]["_previous"] = health._scrape(check["spec"], health.Budget(5))
     serve("api", 200, 0.03, 99)
     serve("api", 404, 0.03, 1)       # a client error is not an error of the app
     result = health.run_check(check)
     assert result["state"] == "warning" and "p95 latency 48.8 ms reached the warning threshold 40 ms" in result["reason"]
     assert result["observed"]["error_rate_pct"] == 0.0
-    check["spec"]["_previous"] = health._scrape(check["spec"], 5)
+    check["spec"]["_previous"] = health._scrape(check["spec"], health.Budget(5))
     serve("api", 200, 0.01, 30)      # the next sweep judges only what came after the previous one
     result = health.run_check(check)
     assert (result["state"], result["observed"]["requests"]) == ("ok", 30)
