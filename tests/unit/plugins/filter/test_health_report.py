@@ -33,3 +33,36 @@ def test_a_host_without_result_is_an_error_not_a_silent_pass():
 def test_bad_input(value, fail_on, message):
     with pytest.raises(AnsibleFilterError, match=message):
         health_report(value, fail_on)
+
+
+def test_a_host_with_ok_and_skipped_checks_is_ok():
+    from ansible_collections.opsready.runbooks.plugins.module_utils._health import summarize
+    checks = [{"name": "writes", "state": "skipped", "reason": "not run in check mode"},
+              {"name": "api", "state": "ok", "reason": "HTTP 200, latency 3 ms"}]
+    report = health_report({"app1": {"checks": checks, "summary": summarize(checks)}})
+    assert report["hosts"] == {"app1": "ok"} and report["summary"]["state"] == "ok"
+    report = health_report({"app1": {"checks": checks[:1], "summary": summarize(checks[:1])}})
+    assert report["hosts"] == {"app1": "skipped"} and report["summary"]["state"] == "skipped"
+
+
+def test_a_check_defined_wrongly_is_its_own_row_on_its_own_host():
+    """Not one error row replacing the host's report (the newcomer's threshold mistake)."""
+    lb1 = [{"name": "api", "state": "error", "reason": "not run, the check is defined wrongly: latency_ms: ..."},
+           {"name": "redis", "state": "ok", "reason": "PONG, 3 clients"}]
+    report = health_report({"lb1": {"checks": lb1, "summary": {"state": "error"}}, "app1": result("ok")})
+    assert [(c["host"], c["name"], c["state"]) for c in report["checks"]] == [
+        ("lb1", "api", "error"), ("lb1", "redis", "ok"), ("app1", "check0", "ok")]
+    assert report["findings"] == ["lb1/api is error: not run, the check is defined wrongly: latency_ms: ..."]
+
+
+def test_the_markdown_report_names_the_latency_it_shows():
+    import pathlib
+
+    import jinja2
+    template = pathlib.Path(__file__).resolve().parents[4] / "roles/health_check/templates/health_report.md.j2"
+    checks = [{"name": "api", "state": "ok", "latency_ms": 325.8, "reason": "HTTP 200, latency 98 ms"}]
+    report = dict(health_report({"lb1": {"checks": checks, "summary": {"state": "ok"}}}), generated_at="now")
+    text = jinja2.Template(template.read_text(), trim_blocks=True).render(health_check_report=report)
+    assert "| host | check | state | check took ms | reason |" in text
+    assert "| lb1 | api | ok | 325.8 | HTTP 200, latency 98 ms |" in text
+    assert "The latency thresholds judge the `latency` in the reason" in text
