@@ -2,8 +2,15 @@
 misbehaving ones, a real PostgreSQL and a real Redis), sweep and wait."""
 import base64
 import http.server
+import os
+import pathlib
+import pwd
 import re
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -479,6 +486,7 @@ def test_certificate_name_coverage(pattern, name, covered):
 
 # ------------------------------------------------------------------------------------------- postgres
 PG_PORT = "login_port" if "login_port" in connection_spec() else "port"
+PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
 
 
 def pg_check(pg_server, **options):
@@ -532,6 +540,109 @@ def test_missing_driver_is_an_error_naming_the_package(monkeypatch):
     result = run_one({"name": "db", "postgres": {"login_host": "db1"}})
     assert result["state"] == "error"
     assert "psycopg2 is required" in result["reason"] and "python3-psycopg2" in result["reason"]
+
+
+@pytest.fixture(scope="module")
+def pg_replica(pg_server):
+    """A streaming replica of pg_server (pg_basebackup -R), and a login role without pg_monitor on both. As root the
+    replica runs as the same user as pg_server's cluster."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    base = pathlib.Path(tempfile.mkdtemp(prefix="opsready-pg-replica-"))
+    prefix = []
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres" if "postgres" in {u.pw_name for u in pwd.getpwall()} else "nobody")
+        os.chown(base, entry.pw_uid, entry.pw_gid)
+        os.chmod(base, 0o700)
+        prefix = ["runuser", "-u", entry.pw_name, "--"]
+    primary = psycopg2.connect(pg_server["dsn"])
+    primary.autocommit = True
+    with primary.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS hc_nomon")
+        cur.execute("CREATE ROLE hc_nomon LOGIN PASSWORD 'nomon-pw'")
+    subprocess.run(prefix + [str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(pg_server["login_port"]),
+                             "-U", "postgres", "-D", str(base / "data"), "-R", "-X", "stream", "-c", "fast"],
+                   env=dict(os.environ, PGPASSWORD=pg_server["login_password"]), check=True, capture_output=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(prefix + [str(PG_BIN / "postgres"), "-D", str(base / "data"), "-p", str(port),
+                                      "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + str(base)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        with primary.cursor() as cur:
+            while True:
+                cur.execute("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+                if cur.fetchone()[0]:
+                    break
+                assert time.monotonic() < deadline and proc.poll() is None, "the replica did not stream"
+                time.sleep(0.1)
+        yield dict(pg_server, login_port=port)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        with primary.cursor() as cur:
+            cur.execute("DROP ROLE IF EXISTS hc_nomon")
+        primary.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_postgres_replica_that_streams_against_a_real_replica(pg_replica):
+    result = run_one(pg_check(pg_replica, role="replica"))
+    assert result["state"] == "ok", result["reason"]
+    assert (result["observed"]["wal_receiver"], result["observed"]["lag_bytes"]) == ("streaming", 0)
+    assert re.fullmatch(r"replica, \d+/100 connections, replication lag 0 s", result["reason"])
+    wrong = run_one(pg_check(pg_replica, role="primary"))
+    assert (wrong["state"], wrong["reason"]) == ("critical", "is a replica, expected a primary")
+
+
+def test_postgres_primary_sees_its_streaming_replica(pg_server, pg_replica):
+    result = run_one(pg_check(pg_server, role="primary", min_replicas=1))
+    assert result["state"] == "ok", result["reason"]
+    assert [r["state"] for r in result["observed"]["replicas"]] == ["streaming"]
+    assert run_one(pg_check(pg_server, min_replicas=2))["reason"] == "1 streaming replica(s), expected at least 2"
+
+
+@pytest.mark.parametrize("replayed_soon", [True, False])
+def test_postgres_replica_behind_only_by_wal_in_flight_has_no_lag(pg_server, pg_replica, replayed_soon):
+    """Replay paused while WAL arrives: received, not replayed. Replayed within the probe's second look (0.2 s
+    later) it was only WAL in flight, no lag; still not replayed, it is lag."""
+    import psycopg2
+    replica = psycopg2.connect(pg_server["dsn"].replace("port=%d" % pg_server["login_port"],
+                                                        "port=%d" % pg_replica["login_port"]))
+    replica.autocommit = True
+    primary = psycopg2.connect(pg_server["dsn"])
+    primary.autocommit = True
+    try:
+        with replica.cursor() as cur, primary.cursor() as pcur:
+            cur.execute("SELECT pg_wal_replay_pause()")
+            pcur.execute("CREATE TABLE IF NOT EXISTS hc_wal (n int); INSERT INTO hc_wal VALUES (1)")
+            deadline = time.monotonic() + 10
+            while True:
+                cur.execute("SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()")
+                if cur.fetchone()[0]:
+                    break
+                assert time.monotonic() < deadline, "the replica received nothing"
+                time.sleep(0.05)
+            if replayed_soon:
+                threading.Timer(0.05, lambda: replica.cursor().execute("SELECT pg_wal_replay_resume()")).start()
+            result = run_one(pg_check(pg_replica, role="replica"))
+            assert (result["observed"]["lag_bytes"] == 0) is replayed_soon, result["observed"]
+    finally:
+        with replica.cursor() as cur:
+            cur.execute("SELECT pg_is_wal_replay_paused()")
+            if cur.fetchone()[0]:
+                cur.execute("SELECT pg_wal_replay_resume()")
+        with primary.cursor() as pcur:
+            pcur.execute("DROP TABLE IF EXISTS hc_wal")
+        replica.close()
+        primary.close()
+
+
+def test_postgres_login_without_pg_monitor_is_told_to_grant_it(pg_server, pg_replica):
+    for server in (pg_replica, pg_server):
+        result = run_one(pg_check(server, login_user="hc_nomon", login_password="nomon-pw"))
+        assert (result["state"], result["reason"]) == ("error", health.NEEDS_MONITOR)
 
 
 def judged(options, status, replication):
@@ -826,3 +937,12 @@ def test_metrics_endpoint_without_the_counter_says_so(app_metrics, http_server):
     assert result["state"] == "critical" and result["reason"].endswith("has no counter nope_total")
     result = health.run_check(metrics_check(http_server + "/status/404", window=0.01))
     assert result["state"] == "critical" and "answered HTTP 404" in result["reason"]
+
+
+def test_metrics_answer_over_body_limit_is_an_error_not_wrong_counts(app_metrics):
+    url, serve = app_metrics
+    serve("api", 200, 0.01, 30)
+    result = health.run_check(metrics_check(url, window=0.01, body_limit=100))
+    assert result["state"] == "error"
+    assert result["reason"] == ("metrics endpoint %s answered more than body_limit 100 bytes, and counts from a cut "
+                                "answer would be wrong: raise body_limit" % url)
