@@ -285,10 +285,11 @@ options:
             description: Host name or address of the server.
             type: str
             default: localhost
-          port:
-            description: Port of the server.
+          login_port:
+            description: Port of the server (1 to 65535).
             type: int
             default: 5432
+            aliases: [port]
           login_user:
             description: Role to log in as.
             type: str
