@@ -74,3 +74,26 @@ def test_credentials_in_urls_and_headers_never_appear_in_output(capsys, http_ser
     assert result["checks"][1]["state"] == "ok", result["checks"][1]["reason"]  # the secret header was sent
     assert result["checks"][0]["observed"]["url"] == url.replace("url-Secret-4711", "********") + "/headers"
     assert result["invocation"]["module_args"]["checks"][1]["http"]["headers"]["Accept"] == "application/json"
+
+
+def _compare(doc, spec, path=""):
+    """Differences between documented options and the argument spec: names, types, defaults, aliases, choices."""
+    problems = []
+    if set(doc) != set(spec):
+        problems.append("%s: documented %s, argument spec %s" % (path or "options", sorted(set(doc) - set(spec)),
+                                                                 sorted(set(spec) - set(doc))))
+    for name in set(doc) & set(spec):
+        documented, actual = doc[name], spec[name]
+        for key in ("type", "default", "aliases", "choices", "elements", "required"):
+            expected = actual.get(key, {"type": "str", "required": False}.get(key))
+            if documented.get(key, {"required": False}.get(key)) != expected:
+                problems.append("%s%s.%s: documented %r, argument spec %r" % (path, name, key, documented.get(key),
+                                                                              expected))
+        problems += _compare(documented.get("suboptions") or {}, actual.get("options") or {}, path + name + ".")
+    return problems
+
+
+def test_the_documentation_matches_the_argument_spec():
+    import yaml
+    documented = yaml.safe_load(health_check.DOCUMENTATION)["options"]
+    assert _compare(documented, health_check.argument_spec()) == []
