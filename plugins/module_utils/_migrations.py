@@ -101,6 +101,8 @@ def check_commands(params):
     placeholder given a value and, in the command that moves the schema and its preview, every given value used."""
     commands = params.get("commands") or {}
     action = {"applied": "apply", "rolled_back": "rollback"}.get(params.get("state") or "status")
+    if action and not commands.get(action):
+        raise OpsreadyError("backend command needs commands.%s for state=%s" % (action, params.get("state")))
     runs = [kind for kind in ("status", action, action and "preview_" + action) if kind and commands.get(kind)]
     for kind in COMMANDS:
         text = commands.get(kind) or ""
@@ -152,7 +154,7 @@ def discover(path):
             raise OpsreadyError("migration %s has two names in %s: %s and %s" % (version, path, step["name"], name))
         step[direction] = os.path.join(path, entry)
     if strangers:
-        raise OpsreadyError("%s in %s (migration files are named %s; notes may end in %s). Rename or move them" % (
+        raise OpsreadyError("%s in path %s (migration files are named %s; notes may end in %s). Rename or move them" % (
             "; ".join("%s: not a migration file" % name for name in strangers), path, CONVENTION, ", ".join(IGNORED)))
     for version, step in steps.items():
         if "up" not in step:
@@ -547,8 +549,6 @@ def run_commands(params, check_mode=False, execute=None):
         result["msg"] = ("status: " + _last(result["status_output"], 3) if "status_output" in result
                          else "no status command given (commands.status)")
         return result
-    if not command(action):
-        raise OpsreadyError("backend command needs commands.%s for state=%s" % (action, params["state"]))
     nothing = re.compile(params.get("nothing_regex") or NOTHING)
     if check_mode:
         preview = command("preview_" + action)
