@@ -15,8 +15,8 @@ import re
 import shlex
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
-from ansible_collections.opsready.runbooks.plugins.module_utils._migrations import (_checked, _last, _run, find_tool,
-                                                                                      validate)
+from ansible_collections.opsready.runbooks.plugins.module_utils._migrations import (
+    _checked, _last, _run, find_tool, validate)
 
 STEP = re.compile(r"^-- Running (upgrade|downgrade) (\S*) -> (\S+)\s*$", re.M)
 # `alembic history`: "b2 -> c3 (head), message"; a merge is "c3, d4 -> e5 (head) (mergepoint), message"

@@ -619,23 +619,26 @@ def _run(command, chdir=None, timeout=None):
     import signal
     import subprocess
 
+    argv = shlex.split(command)
     try:
-        proc = subprocess.Popen(shlex.split(command), cwd=chdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, cwd=chdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
-    except OSError as e:
-        raise OpsreadyError("cannot run %s: %s" % (command, e.strerror))
+    except OSError as e:  # the program only: its arguments may hold a secret
+        raise OpsreadyError("cannot run %s: %s" % (argv[0], e.strerror))
     try:
-        output, _ = proc.communicate(timeout=timeout)
+        output = proc.communicate(timeout=timeout)[0]  # communicate, not wait: a full pipe would block the tool
         return proc.returncode, output
     except subprocess.TimeoutExpired:
-        for sig, grace in ((signal.SIGTERM, 2), (signal.SIGKILL, 2)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                output, _ = proc.communicate(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                output = ""
-        return None, output or ""
+        pass
+    output = ""
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # the whole group: the tool and every process it started
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            output = proc.communicate(timeout=2)[0]
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    return None, output or ""

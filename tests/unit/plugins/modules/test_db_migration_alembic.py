@@ -121,7 +121,6 @@ def test_a_database_at_a_newer_releases_revision_is_reported_and_left_alone(caps
     assert columns(project) == ["id", "gate"]
 
 
-
 # ---------------------------------------------------------------------------------------- hardening
 @pytest.mark.parametrize("state, steps", [("rolled_back", 0), ("rolled_back", -1), ("applied", 0), ("applied", -2)])
 def test_steps_below_one_are_refused_before_alembic_runs(capsys, project, state, steps):

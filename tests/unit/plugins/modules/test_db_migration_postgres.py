@@ -240,3 +240,16 @@ def test_lock_timeout_is_set_for_the_migration_session(capsys, db, path):
     (path / "0001_create_items.up.sql").write_text("CREATE TABLE items AS SELECT current_setting('lock_timeout') AS t;")
     rc, result = run(capsys, db, path, state="applied", target="0001", lock_timeout=2.5)
     assert rc == 0 and query(db, "SELECT t FROM items") == [("2500ms",)]
+
+
+def test_a_commit_inside_a_do_body_is_left_to_postgresql_which_refuses_it(capsys, db, path):
+    """The documented choice: a COMMIT in a dollar-quoted body is not refused up front; PostgreSQL refuses it inside
+    the migration's transaction, and the plan is rolled back whole."""
+    (path / "0002_add_note.up.sql").write_text("ALTER TABLE items ADD COLUMN note text;\n"
+                                               "DO $$ BEGIN COMMIT; END $$;\n")
+    rc, result = run(capsys, db, path, state="applied")
+    assert rc == 1 and result["failed_step"] == "0002"
+    assert result["msg"] == ("up migration 0002_add_note failed: invalid transaction termination CONTEXT: PL/pgSQL "
+                             "function inline_code_block line 1 at COMMIT; the whole plan was rolled back, the schema "
+                             "is as it was before this run")
+    assert columns(db) == [] and query(db, "SELECT to_regclass('schema_migrations')") == [(None,)]
