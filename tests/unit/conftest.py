@@ -81,6 +81,13 @@ def pg_server():
                             stdout=subprocess.DEVNULL, stderr=open(base / "postgres.log", "wb"))
     try:
         _wait_port(port, proc, "postgres")
+        # listening is not accepting: wait until a session can start ("the database system is starting up")
+        deadline = time.monotonic() + 30
+        while subprocess.run(prefix + [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)],
+                             check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("postgres did not accept connections within 30 s")
+            time.sleep(0.1)
         yield {"login_host": "127.0.0.1", "login_port": port, "login_user": "postgres",
                "login_password": PG_PASSWORD, "login_db": "postgres",
                "dsn": "host=127.0.0.1 port=%d user=postgres password=%s dbname=postgres" % (port, PG_PASSWORD)}

@@ -3,6 +3,7 @@ message before anything runs (it used to end rc 0 with "skipping: no hosts match
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
@@ -22,7 +23,7 @@ def test_a_pattern_matching_no_host_is_refused(tmp_path, playbook):
     variable = PATTERNS[playbook]
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_HOME=str(PROJECT / ".ansible"))
-    run = subprocess.run(["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / (playbook + ".yml")),
+    run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(PROJECT / "playbooks" / (playbook + ".yml")),
                           "-e", "%s=app9" % variable], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120, check=False)
     assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]

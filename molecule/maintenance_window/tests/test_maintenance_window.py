@@ -9,6 +9,10 @@ import pytest
 from labtest import PROJECT, Poller, _ansible_env, ansible_module, ansible_playbook, psql, wait_for
 
 INSIDE = "maintenance_window_at=2026-11-25T16:30:00Z"      # a Wednesday, inside the lab's 16:00-18:00 UTC window
+# A rehearsal time counts in check mode only: a real run at that time also gives the override reason (the lab's
+# clock is rarely inside the window), which the change window records.
+REHEARSAL = json.dumps({"maintenance_window_at": "2026-11-25T16:30:00Z",
+                        "maintenance_window_override_reason": "lab test, rehearsed at 2026-11-25T16:30:00Z"})
 OUTSIDE = "maintenance_window_at=2026-11-25T12:00:00Z"
 APPS = ("app1", "app2")
 
@@ -97,7 +101,7 @@ def test_inside_the_window(tmp_path, hosts, lab, pending):
     tasks = tmp_path / "work.yml"
     tasks.write_text("- name: Wait until the test has looked\n  ansible.builtin.wait_for:\n"
                      "    path: /run/window-may-close\n    timeout: 300\n")
-    proc = subprocess.Popen(["ansible-playbook", str(PROJECT / "playbooks/maintenance_window.yml"), "-e", INSIDE,
+    proc = subprocess.Popen(["ansible-playbook", str(PROJECT / "playbooks/maintenance_window.yml"), "-e", REHEARSAL,
                              "-e", "maintenance_window_tasks_file=%s" % tasks,
                              "-e", "maintenance_window_evidence_dir=%s" % tmp_path],
                             cwd=PROJECT, env=_ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -125,6 +129,23 @@ def test_inside_the_window(tmp_path, hosts, lab, pending):
         assert queue_length(hosts, lab) == before + 5
         # migrated in the window, while the site is closed
         assert wait_for(lambda: psql(hosts["db1"], "SELECT max(version) FROM schema_migrations") == "0004", timeout=60)
+        # one runbook at a time on the platform: a second window limited to app2, and a rollback, are refused
+        # before they change anything (a second window used to take app2 out of maintenance mid-window)
+        second = tmp_path / "second"
+        run = ansible_playbook("playbooks/maintenance_window.yml", "-e", REHEARSAL, "-e", "maintenance_window_hosts=app2",
+                               "-e", "maintenance_window_tasks_file=%s" % tasks,
+                               "-e", "maintenance_window_evidence_dir=%s" % second)
+        said = " ".join(run.stdout.split())
+        assert run.returncode != 0 and "another runbook is changing this platform" in said, said[-2000:]
+        assert "(maintenance_window: " in said
+        refused = json.loads(next(second.glob("maintenance_window-*.json")).read_text())
+        assert refused["result"] == "refused" and "held by" in refused["lock"]["refused"]
+        run = ansible_playbook("playbooks/rollback.yml", "-e", "rollback_evidence_dir=%s" % second,
+                               "-e", '{"rollback_override_reason": "lab test: refused by the lock"}')
+        said = " ".join(run.stdout.split())
+        assert run.returncode != 0 and "another runbook is changing this platform" in said, said[-2000:]
+        assert all(public(hosts, lab)[0] == 503 for attempt in range(4))   # both hosts still in maintenance
+        assert [hosts[h].run("readlink /srv/demo/current").stdout.strip() for h in APPS] == ["releases/1.1.0"] * 2
     finally:
         for h in APPS:
             hosts[h].run("touch /run/window-may-close")
@@ -175,7 +196,7 @@ def test_a_failing_health_gate_keeps_the_site_in_maintenance_and_says_so(tmp_pat
     for h in APPS:
         hosts[h].run("""echo '{"status": 500}' > /tmp/fault-500.json""")
     try:
-        run, evidence = window(tmp_path, "-e", INSIDE, "-e", "maintenance_window_health_wait=4", "-e",
+        run, evidence = window(tmp_path, "-e", REHEARSAL, "-e", "maintenance_window_health_wait=4", "-e",
                                '{"maintenance_window_commands": [["cp", "/tmp/fault-500.json", "/etc/demo/fault.json"]]}')
         assert run.returncode != 0
         message = " ".join(run.stdout.split())   # the callback folds long messages
@@ -195,7 +216,7 @@ def test_rolling_keeps_the_site_up(tmp_path, hosts, lab):
     poller = Poller(lab)
     poller.start()
     try:
-        run, evidence = window(tmp_path, "-e", INSIDE, "-e", "maintenance_window_rolling=true",
+        run, evidence = window(tmp_path, "-e", REHEARSAL, "-e", "maintenance_window_rolling=true",
                                "-e", '{"maintenance_window_commands": [["true"]]}')
     finally:
         poller.stop.set()

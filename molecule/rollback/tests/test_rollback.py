@@ -7,11 +7,12 @@ live release (1.1.0, schema 0002) whatever happens.
 """
 import json
 import re
+import subprocess
 import time
 import uuid
 
 import pytest
-from labtest import Poller, ansible_module, ansible_playbook, psql, recap_changed
+from labtest import PROJECT, Poller, _ansible_env, ansible_module, ansible_playbook, psql, recap_changed, wait_for
 
 APP_HOSTS = ("app1", "app2")
 
@@ -520,6 +521,38 @@ def test_outside_the_change_window_the_rollback_is_refused_and_changes_nothing(t
     assert evidence["change_window"]["override_reason"] == reason
     assert evidence["timeline"][1]["step"] == "change window" and reason in evidence["timeline"][1]["detail"]
     assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS}
+
+
+def test_two_rollbacks_at_once_the_second_is_refused_and_the_site_stays_up(tmp_path, lab, hosts):
+    """Two rollbacks 5 s apart used to put both servers in MAINT at once (23 x 503). The platform lock refuses the
+    second before it changes anything, naming the first; the first ends normally and releases the lock."""
+    forward()
+    lock = "SELECT coalesce(max(owner), '') FROM opsready_runbook_lock WHERE name = 'platform'"
+    poller = Poller(lab)
+    poller.start()
+    first = subprocess.Popen(["ansible-playbook", str(PROJECT / "playbooks/rollback.yml"),
+                              "-e", "rollback_evidence_dir=%s" % (tmp_path / "first")],
+                             cwd=PROJECT, env=_ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: psql(hosts["db1"], "SELECT to_regclass('opsready_runbook_lock') IS NOT NULL") == "t"
+                        and psql(hosts["db1"], lock), timeout=120), "the first rollback never took the lock"
+        holder = psql(hosts["db1"], lock)
+        run, refused = rollback(tmp_path / "second")
+        out, dummy = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        poller.stop.set()
+        poller.join()
+    said = " ".join(run.stdout.split())
+    assert run.returncode != 0 and "another runbook is changing this platform: the lock platform is held by %s " \
+        "(rollback: rollback of app1, app2) for" % holder in said, said[-3000:]
+    assert refused["result"] == "stopped" and refused["lock"]["refused"].startswith("another runbook")
+    assert [step["step"] for step in refused["timeline"]][-1] == "stopped"
+    assert first.returncode == 0, out[-3000:]
+    assert poller.failures == [] and poller.codes[200] > 20
+    assert live_releases(hosts) == {name: "releases/1.0.0" for name in APP_HOSTS} and schema(hosts) == "0001"
+    assert psql(hosts["db1"], lock) == ""   # released at the end
 
 
 # ------------------------------------------------------------------------------------ automatic rollback trigger
