@@ -569,10 +569,18 @@ def quantile(q, buckets):
 
 
 def _scrape(spec, budget):
-    response = _http_request(spec, "GET", _request_headers(spec), None, budget, False)
+    """The counters now. Any failure to read them is an error (the signal cannot be evaluated), not the check's
+    severity: a release watch must never roll back because its metrics URL is wrong."""
+    try:
+        response = _http_request(spec, "GET", _request_headers(spec), None, budget, False)
+    except OpsreadyError:
+        raise
+    except Exception as e:
+        raise OpsreadyError("metrics endpoint %s cannot be read: %s" % (
+            mask_url(spec["url"]), describe(e, budget.seconds, spent=budget.end <= budget.clock())))
     url = mask_url(response["url"])
     if response["status"] != 200:
-        raise ValueError("metrics endpoint %s answered HTTP %d" % (url, response["status"]))
+        raise OpsreadyError("metrics endpoint %s answered HTTP %d" % (url, response["status"]))
     if response["truncated"]:
         raise OpsreadyError("metrics endpoint %s answered more than body_limit %d bytes, and counts from a cut "
                             "answer would be wrong: raise body_limit" % (url, spec["body_limit"]))
@@ -581,7 +589,7 @@ def _scrape(spec, budget):
     family = re.sub(r"_total$", "", spec["requests"])
     samples = parse_metrics(text)
     if not {family, spec["requests"]} & set(declared) and not any(name == spec["requests"] for name, labels, value in samples):
-        raise ValueError("%s has no counter %s" % (url, spec["requests"]))
+        raise OpsreadyError("%s has no counter %s" % (url, spec["requests"]))
     return tally(samples, spec), time.monotonic()
 
 

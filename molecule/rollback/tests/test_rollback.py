@@ -523,6 +523,19 @@ def test_outside_the_change_window_the_rollback_is_refused_and_changes_nothing(t
     assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS}
 
 
+def test_a_refusal_says_why_for_each_host_in_its_last_words(tmp_path, hosts):
+    """A refusal of the release step (a loop over the hosts) used to end with only "One or more items failed"."""
+    forward()
+    run, evidence = rollback(tmp_path, "-e", "rollback_version=9.9.9")
+    assert run.returncode != 0
+    last = " ".join(run.stdout.split("Rollback stopped at")[-1].split())
+    assert "app1: release 9.9.9 is not installed; installed: 1.0.0, 1.1.0; app2: release 9.9.9 is not installed" \
+        in last, last
+    assert "One or more items failed" not in last
+    assert evidence["result"] == "stopped" and "app2: release 9.9.9 is not installed" in evidence["stopped"]["error"]
+    assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS}
+
+
 def test_two_rollbacks_at_once_the_second_is_refused_and_the_site_stays_up(tmp_path, lab, hosts):
     """Two rollbacks 5 s apart used to put both servers in MAINT at once (23 x 503). The platform lock refuses the
     second before it changes anything, naming the first; the first ends normally and releases the lock."""
@@ -615,3 +628,38 @@ def test_a_release_whose_api_fails_is_rolled_back_automatically(tmp_path, lab, h
     dummy, after = under_traffic(lab, lambda: time.sleep(2))
     assert after.failures == [] and after.codes[200] > 10
     print("release watch on the lab: bad release seen and rolled back in %.1f s" % seconds)
+
+
+def test_a_signal_that_cannot_be_read_never_rolls_back(tmp_path, lab, hosts):
+    """A 404 metrics URL used to roll a healthy release back (and drop a column): the watch now refuses to start."""
+    forward()
+    broken = json.dumps({"release_watch_checks": [
+        {"name": "api error rate and p95", "metrics": {"url": "http://127.0.0.1:8000/no-metrics-here",
+                                                        "requests": "demo_http_requests_total", "window": 1}},
+        {"name": "api liveness", "http": {"url": "http://127.0.0.1/health"}}]})
+    run, evidence = watch(tmp_path, "-e", broken, "-e", "release_watch_seconds=8")
+    said = " ".join(run.stdout.split())
+    assert run.returncode != 0 and "Not watching: app1 api error rate and p95: metrics endpoint " \
+        "http://127.0.0.1:8000/no-metrics-here answered HTTP 404" in said, said[-3000:]
+    assert evidence["rollback"] is None and evidence["release_watch"] is None
+    assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+
+
+def test_in_check_mode_a_release_that_fails_is_not_rolled_back_and_says_it_would(tmp_path, lab, hosts):
+    forward()
+    fault = json.dumps({"release": "1.1.0", "api_status": 500})
+    for name in APP_HOSTS:
+        hosts[name].check_output("printf '%%s' %s > /etc/demo/fault.json && chmod 0644 /etc/demo/fault.json", fault)
+    try:
+        (run, evidence), poller = under_traffic(lab, lambda: watch(tmp_path, "--check", "-e",
+                                                                   "release_watch_seconds=60"))
+    finally:
+        for name in APP_HOSTS:
+            hosts[name].check_output("rm -f /etc/demo/fault.json")
+    said = " ".join(run.stdout.split())
+    assert run.returncode != 0 and "Would roll back (check mode: nothing changed; the plan is above)." in said
+    assert "Rolled back" not in said
+    assert evidence["release_watch"]["check_mode"] is True and evidence["release_watch"]["roll_back"] is True
+    assert evidence["rollback"]["result"] == "planned (check mode)"
+    assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
+

@@ -945,12 +945,20 @@ def test_metrics_first_sweep_scrapes_twice_and_too_few_requests_are_not_judged(a
     assert result["reason"].endswith("0 errors, p95 unknown; fewer than 20 requests, not judged")
 
 
-def test_metrics_endpoint_without_the_counter_says_so(app_metrics, http_server):
+def test_metrics_that_cannot_be_read_are_an_error_not_a_finding(app_metrics, http_server):
+    """Issue 28: a 404 metrics URL read as critical, and a release watch rolled a healthy release back. A signal
+    that cannot be evaluated is an error, whatever the check's severity."""
     url, serve = app_metrics
     result = health.run_check(metrics_check(url, requests="nope_total", window=0.01))
-    assert result["state"] == "critical" and result["reason"].endswith("has no counter nope_total")
+    assert result["state"] == "error" and result["reason"].endswith("has no counter nope_total")
     result = health.run_check(metrics_check(http_server + "/status/404", window=0.01))
-    assert result["state"] == "critical" and "answered HTTP 404" in result["reason"]
+    assert result["state"] == "error" and "answered HTTP 404" in result["reason"]
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    result = health.run_check(metrics_check("http://127.0.0.1:%d/metrics" % port, window=0.01))
+    assert result["state"] == "error"
+    assert result["reason"] == "metrics endpoint http://127.0.0.1:%d/metrics cannot be read: connection refused" % port
 
 
 def test_metrics_answer_over_body_limit_is_an_error_not_wrong_counts(app_metrics):
