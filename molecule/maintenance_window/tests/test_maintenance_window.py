@@ -270,7 +270,8 @@ def test_the_configuration_is_checked_again_for_another_state_file(tmp_path):
 
 
 def test_expiry_ends_maintenance_by_itself(hosts):
-    expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # far enough ahead that the module run (a few seconds on a busy machine) ends well before it
+    expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = ansible_module("app2", "opsready.runbooks.maintenance_mode",
                             {"state": "present", "expires": expires, "verify_url": "http://127.0.0.1/api/items"})[0]
     assert result["changed"] and result["after"]["expires"] == expires
@@ -278,7 +279,7 @@ def test_expiry_ends_maintenance_by_itself(hosts):
     assert app2.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/api/items").stdout == "503"
     # nobody comes back: the host's own timer ends it
     assert wait_for(lambda: app2.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/api/items").stdout == "200",
-                    timeout=30)
+                    timeout=60)
     assert "ended by its expiry" in app2.run("journalctl -u opsready-maintenance-expire-site --no-pager").stdout
     result = ansible_module("app2", "opsready.runbooks.maintenance_mode", {"state": "absent"}, check=True)[0]
     assert result["before"] == {"state": "absent"}
