@@ -14,8 +14,8 @@ import re
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
-NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,63}$")
-TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,63}\Z")  # \Z: '$' lets a trailing newline through ('platform\n')
+TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 COLUMNS = ("name", "owner", "runbook", "reason", "acquired_at", "expires_at", "age_s", "expires_in_s")
 MAX_TTL = 7 * 24 * 3600
 
@@ -28,9 +28,9 @@ def validate(params):
     if not TABLE.match(params["table"] or ""):
         problems.append("table %r: use a lower-case SQL identifier (letters, digits, '_'; up to 63)" % params["table"])
     owner = params.get("owner") or ""
-    if not owner.strip() or len(owner) > 200 or any(ord(c) < 32 for c in owner):
+    if not owner.strip() or len(owner) > 200 or not owner.isprintable():
         problems.append("owner must be 1-200 printable characters (the run's identity), got %r" % owner)
-    if not 0 < params["ttl"] <= MAX_TTL:
+    if isinstance(params["ttl"], bool) or not 0 < params["ttl"] <= MAX_TTL:  # ansible's int lets `ttl: yes` in
         problems.append("ttl %s: seconds, more than 0 and at most %d (7 days)" % (params["ttl"], MAX_TTL))
     if not 0 < params["lock_timeout"] <= 60:
         problems.append("lock_timeout %s: seconds, more than 0 and at most 60" % params["lock_timeout"])
