@@ -96,7 +96,8 @@ def apply(conn, params, check_mode=False):
         queries.append(sql)
         cursor.execute(sql, args)
 
-    execute("SET LOCAL lock_timeout = '%dms'" % int(params["lock_timeout"] * 1000))
+    # at least 1 ms: '0ms' would turn the timeout off (lock_timeout 0.0004 is more than 0)
+    execute("SET LOCAL lock_timeout = '%dms'" % max(1, round(params["lock_timeout"] * 1000)))
     # Runs deciding at the same moment take turns (a row that does not exist yet cannot be locked FOR UPDATE);
     # held for this transaction only, and bounded by lock_timeout like every wait here.
     cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("opsready:%s:%s" % (table, params["name"]),))

@@ -117,7 +117,6 @@ def test_ttl_true_is_refused_before_the_database_is_touched(capsys, db):
     assert rows(db) is None
 
 
-@DEFECT
 def test_a_tiny_lock_timeout_does_not_turn_the_timeout_off(capsys, db):
     # lock_timeout 0.0004 passes validation (more than 0); '0ms' would mean: wait forever
     run(capsys, db, owner="run-a", state="absent")  # the table exists
