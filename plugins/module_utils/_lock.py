@@ -89,7 +89,7 @@ def _read(cursor, table, name, for_update):
 def apply(conn, params, check_mode=False):
     """Take, renew, release or break the lock in one transaction; returns the module's result."""
     validate(params)
-    table, queries = params["table"], []
+    table, queries = '"%s"' % params["table"], []  # quoted: a table named user or order is a name, not a keyword
     cursor = conn.cursor()
 
     def execute(sql, args=()):
@@ -100,7 +100,8 @@ def apply(conn, params, check_mode=False):
     execute("SET LOCAL lock_timeout = '%dms'" % max(1, round(params["lock_timeout"] * 1000)))
     # Runs deciding at the same moment take turns (a row that does not exist yet cannot be locked FOR UPDATE);
     # held for this transaction only, and bounded by lock_timeout like every wait here.
-    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("opsready:%s:%s" % (table, params["name"]),))
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                   ("opsready:%s:%s" % (params["table"], params["name"]),))
     cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
     if not cursor.fetchone()[0]:
         if check_mode:
