@@ -107,6 +107,9 @@ def apply(conn, params, check_mode=False):
         if check_mode:
             row = None
         else:
+            # first runs for different names take turns to create the table too: two CREATE TABLE IF NOT EXISTS at
+            # once fail on pg_type's unique index
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("opsready:%s" % params["table"],))
             execute("CREATE TABLE IF NOT EXISTS %s (name text PRIMARY KEY, owner text NOT NULL, runbook text, "
                     "reason text, acquired_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz NOT NULL)"
                     % table)

@@ -221,7 +221,6 @@ def test_sixteen_first_ever_runs_at_once_one_wins(db):
     assert rows(db) == [("platform", owner, None)]
 
 
-@DEFECT
 def test_first_ever_runs_for_two_platforms_both_create_the_table(db):
     # run A (lock 'shop') has created the table and not committed yet; run B (lock 'blog', another advisory key)
     # finds no table and creates it too: CREATE TABLE IF NOT EXISTS then fails on pg_type's unique index
@@ -239,7 +238,6 @@ def test_first_ever_runs_for_two_platforms_both_create_the_table(db):
     assert rows(db) == [("blog", "run-b", None), ("shop", "run-a", None)]
 
 
-@pytest.mark.xfail(strict=False, reason="the same defect as above; a race, so it does not fail every time")
 def test_many_platforms_first_ever_at_once(db):
     start = threading.Barrier(12)
 
