@@ -96,6 +96,8 @@ def apply(conn, params, check_mode=False):
         queries.append(sql)
         cursor.execute(sql, args)
 
+    # whatever default_transaction_isolation says: a run that waited its turn must see what the run before it wrote
+    cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
     # at least 1 ms: '0ms' would turn the timeout off (lock_timeout 0.0004 is more than 0)
     execute("SET LOCAL lock_timeout = '%dms'" % max(1, round(params["lock_timeout"] * 1000)))
     # Runs deciding at the same moment take turns (a row that does not exist yet cannot be locked FOR UPDATE);

@@ -309,12 +309,13 @@ def test_a_lock_timeout_over_thirty_seconds_is_not_cut_by_the_statement_timeout(
     assert seen["statement_timeout"] > 45, seen
 
 
-@DEFECT
-def test_a_database_defaulting_to_repeatable_read_still_refuses_by_name(db):
+@pytest.mark.parametrize("isolation", ["repeatable read", "serializable"])
+def test_a_database_defaulting_to_repeatable_read_still_refuses_by_name(db, isolation):
     # a role (or database) with default_transaction_isolation = 'repeatable read': the snapshot is taken before the
     # advisory lock is granted, so the run that waited does not see the row the first run inserted
-    login = role(db, "review_rr", settings=("default_transaction_isolation = 'repeatable read'",))
-    db["conn"].cursor().execute("GRANT CREATE ON SCHEMA public TO review_rr")
+    name = "review_" + isolation.replace(" ", "_")
+    login = role(db, name, settings=("default_transaction_isolation = '%s'" % isolation,))
+    db["conn"].cursor().execute("GRANT CREATE ON SCHEMA public TO %s" % name)
     assert isinstance(apply(params(db, owner="setup", state="absent", **login)), dict)
     first = _postgres.connect(params(db, **login), autocommit=False)
     try:
