@@ -54,7 +54,8 @@ def decide(row, params):
     """What to do with the lock as it is (row: the lock row or None). Returns (action, message); raises when
     another live run holds it."""
     mine = row is not None and row["owner"] == params["owner"]
-    expired = row is not None and row["expires_in_s"] <= 0
+    # expires_in_s is floored: 0 while part of a second is left (the lease runs), negative once it ended
+    expired = row is not None and row["expires_in_s"] < 0
     if params["state"] == "present":
         if row is None:
             return "insert", "lock %s taken" % params["name"]
@@ -80,7 +81,7 @@ def _read(cursor, table, name, for_update):
     cursor.execute(
         "SELECT name, owner, runbook, reason, to_char(acquired_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "extract(epoch FROM now() - acquired_at)::int, extract(epoch FROM expires_at - now())::int "
+        "extract(epoch FROM now() - acquired_at)::int, floor(extract(epoch FROM expires_at - now()))::int "
         "FROM %s WHERE name = %%s%s" % (table, " FOR UPDATE" if for_update else ""), (name,))
     found = cursor.fetchone()
     return dict(zip(COLUMNS, found)) if found else None

@@ -492,15 +492,16 @@ def test_a_view_or_sequence_of_that_name(capsys, db):
 
 # --- the lease clock ------------------------------------------------------------------------------------------------
 
-@DEFECT
 def test_a_lease_with_part_of_a_second_left_is_not_taken_over(capsys, db):
     run(capsys, db, owner="run-a")
     db["conn"].cursor().execute("UPDATE %s SET expires_at = now() + interval '0.45 seconds'" % db["table"])
     rc, result, _ = run(capsys, db, owner="run-b")
-    assert rc == 1 and "held by run-a" in result["msg"], result["msg"]
+    if rc == 0:  # only on a machine that took more than 0.45 s to get there: then the lease had ended, and says so
+        assert result["before"]["expires_in_s"] < 0, result["before"]
+    else:
+        assert "held by run-a" in result["msg"] and "lease ends in 0 s" in result["msg"], result["msg"]
 
 
-@DEFECT
 def test_a_lease_that_just_ended_is_negative_and_taken_over(capsys, db):
     run(capsys, db, owner="run-a")
     db["conn"].cursor().execute("UPDATE %s SET expires_at = now() - interval '0.3 seconds'" % db["table"])
