@@ -143,7 +143,9 @@ def main():
     conn = None
     try:
         lock.validate(module.params)
-        conn = connect(module.params, connect_timeout=10, statement_timeout=30, autocommit=False)
+        # a statement waiting for a lock ends by lock_timeout (up to 60 s), not by statement_timeout before it
+        statement_timeout = max(30, module.params["lock_timeout"] + 5)
+        conn = connect(module.params, connect_timeout=10, statement_timeout=statement_timeout, autocommit=False)
         result = lock.apply(conn, module.params, module.check_mode)
         conn.commit()
     except OpsreadyError as e:

@@ -295,7 +295,6 @@ def test_waiting_behind_a_run_that_holds_the_advisory_lock_is_bounded(capsys, db
     assert rc == 1 and "lock timeout" in result["msg"] and took < 5, (took, result["msg"])
 
 
-@DEFECT
 def test_a_lock_timeout_over_thirty_seconds_is_not_cut_by_the_statement_timeout(capsys, db, monkeypatch):
     # statement_timeout (30 s) also ends a statement waiting for a lock: lock_timeout 31-60 (documented) is cut
     seen = {}
