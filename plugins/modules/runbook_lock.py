@@ -146,8 +146,9 @@ def main():
         # a statement waiting for a lock ends by lock_timeout (up to 60 s), not by statement_timeout before it
         statement_timeout = max(30, module.params["lock_timeout"] + 5)
         conn = connect(module.params, connect_timeout=10, statement_timeout=statement_timeout, autocommit=False)
-        result = lock.apply(conn, module.params, module.check_mode)
-        conn.commit()
+        with lock.answers_within(statement_timeout + 5):
+            result = lock.apply(conn, module.params, module.check_mode)
+            conn.commit()
     except OpsreadyError as e:
         module.fail_json(msg=str(e), **e.result)
     except Exception as e:  # psycopg2's errors (refused, auth, lock timeout) say what is wrong

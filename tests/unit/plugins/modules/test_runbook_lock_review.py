@@ -373,7 +373,6 @@ def freezing_proxy(pg_server):
     close()
 
 
-@DEFECT
 def test_a_database_that_stops_answering_mid_session_is_a_bounded_failure(capsys, db, freezing_proxy):
     # statement_timeout runs in the server: it cannot end a wait for a server that no longer answers
     port, cut = freezing_proxy
