@@ -162,7 +162,7 @@ options:
             judged (the check is V(ok)); pair it with a liveness check, which sees an app that answers nothing.
           - Metrics that cannot be read (the endpoint refuses, times out, answers anything but 200, lacks the
             counter, or answers more than O(checks[].metrics.body_limit)) make the check V(error), whatever its
-            severity: a signal that cannot be evaluated is not a threshold crossed, and a release watch does not roll
+            severity. A signal that cannot be evaluated is not a threshold crossed, and a release watch does not roll
             back on it.
         type: dict
         suboptions:
