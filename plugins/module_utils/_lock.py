@@ -145,12 +145,28 @@ def apply(conn, params, check_mode=False):
             # first runs for different names take turns to create the table too: two CREATE TABLE IF NOT EXISTS at
             # once fail on pg_type's unique index
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("opsready:%s" % params["table"],))
-            execute("CREATE TABLE IF NOT EXISTS %s (name text PRIMARY KEY, owner text NOT NULL, runbook text, "
-                    "reason text, acquired_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz NOT NULL)"
-                    % table)
+            try:
+                execute("CREATE TABLE IF NOT EXISTS %s (name text PRIMARY KEY, owner text NOT NULL, runbook text, "
+                        "reason text, acquired_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz NOT NULL)"
+                        % table)
+            except Exception as e:
+                if getattr(e, "pgcode", None) != "42501":  # insufficient_privilege (PostgreSQL 15: schema public)
+                    raise
+                raise OpsreadyError(
+                    "the lock table %s does not exist and %s may not create it (%s): have the statement in queries "
+                    "run once by a role that may (the schema's owner) and GRANT SELECT, INSERT, UPDATE, DELETE ON %s "
+                    "TO %s; or let it create it: GRANT CREATE ON SCHEMA <schema> TO %s" % (
+                        params["table"], params["login_user"], e.diag.message_primary, params["table"],
+                        params["login_user"], params["login_user"]), queries=queries)
             row = _read(cursor, table, params["name"], True)
     else:
-        row = _read(cursor, table, params["name"], not check_mode)
+        try:
+            row = _read(cursor, table, params["name"], not check_mode)
+        except Exception as e:
+            if getattr(e, "pgcode", None) != "42703":  # undefined_column: a table (or sequence) made for other things
+                raise
+            raise OpsreadyError("the table %s is not a runbook_lock table (%s): choose another table (option table)"
+                                % (params["table"], e.diag.message_primary), queries=queries)
     action, msg = decide(row, params)
     values = (params["owner"], params.get("runbook"), params.get("reason"), params["ttl"], params["name"])
     if not check_mode:

@@ -14,8 +14,6 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.opsready.runbooks.plugins.module_utils import _lock, _postgres
 from ansible_collections.opsready.runbooks.plugins.modules import runbook_lock
 
-# An attack that found a defect, until the commit that fixes it (strict: the fix must make it pass).
-DEFECT = pytest.mark.xfail(strict=True, reason="defect found in review; fixed in a later commit")
 CONNECTION = ("login_host", "login_port", "login_user", "login_password", "login_db")
 
 
@@ -431,7 +429,6 @@ def test_a_database_that_never_answers_is_a_bounded_failure(capsys, db, silent_s
     assert db["pg"]["login_password"] not in out
 
 
-@DEFECT
 def test_a_role_without_create_on_the_schema_is_told_what_to_do(capsys, db):
     login = role(db, "review_nocreate")
     rc, result, out = run(capsys, dict(db, pg=dict(db["pg"], **login)), owner="run-a")
@@ -463,8 +460,8 @@ def test_a_read_only_database_is_a_clear_failure(capsys, db):
 
 
 @pytest.mark.parametrize("definition", [
-    pytest.param("(id serial PRIMARY KEY, payload text)", marks=DEFECT),
-    pytest.param("(name text PRIMARY KEY, owner text)", marks=DEFECT),
+    "(id serial PRIMARY KEY, payload text)",
+    "(name text PRIMARY KEY, owner text)",
     "(name text, owner text, runbook text, reason text, acquired_at timestamptz, expires_at timestamptz)",
 ])
 def test_a_table_of_that_name_with_other_columns(capsys, db, definition):
@@ -478,7 +475,6 @@ def test_a_table_of_that_name_with_other_columns(capsys, db, definition):
         assert "choose another table" in result["msg"]
 
 
-@DEFECT
 def test_a_view_or_sequence_of_that_name(capsys, db):
     db["conn"].cursor().execute("CREATE SEQUENCE %s" % db["table"])
     try:
