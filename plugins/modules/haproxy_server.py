@@ -22,6 +22,8 @@ description:
     module waits for UP with a health above C(rise), which only a check passed since can give. With C(fall 1)
     health never exceeds C(rise), so the module sets the server DOWN by hand right after it left MAINT
     (C(set server health down)), and HAProxy's check must pass C(rise) times to bring it UP.
+  - A server leaves MAINT into DRAIN first (HAProxy checks it, and sends it no new request), and becomes READY only
+    once its check passed, so the stale UP never takes traffic.
   - When V(ready) is not proven within O(wait_timeout), the task fails with HAProxy's check status (for example
     C(L7STS 503)) and, by default (O(on_fail=maint)), the server is put back in MAINT so that it takes no traffic.
   - With O(state_file), after any change HAProxy's C(show servers state) is written there (a temporary file renamed

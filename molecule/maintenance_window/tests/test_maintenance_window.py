@@ -228,6 +228,38 @@ def test_rolling_keeps_the_site_up(tmp_path, hosts, lab):
     assert poller.failures == [] and poller.codes[200] > 10, poller.codes
 
 
+def test_ready_means_haproxys_check_passed_after_the_change(hosts, lab):
+    """HAProxy shows a server UP the moment it leaves MAINT, before any check ran. A host whose app is down used to
+    be reported ready and put back in rotation (users got 502s): it must stay out, and the run must say why."""
+    play = str((PROJECT / "molecule/maintenance_window/lb_member.yml").relative_to(PROJECT))
+    lb = hosts["lb1"]
+
+    def app2():
+        rows = lb.run("echo 'show servers state app' | socat stdio /run/haproxy/admin.sock").stdout.splitlines()
+        return [row.split()[5:7] for row in rows if row.split()[3:4] == ["app2"]][0]   # operational, admin
+
+    run = ansible_playbook(play, "-e", "lb_member_state=drained")
+    assert run.returncode == 0, run.stdout[-2000:]
+    hosts["app2"].check_output("systemctl stop demo-api")
+    poller = Poller(lab)
+    poller.start()
+    try:
+        run = ansible_playbook(play, "-e", "lb_member_state=ready", "-e", "lb_member_wait_seconds=8")
+        said = " ".join(run.stdout.split())
+        assert run.returncode != 0
+        assert "app/app2 did not pass HAProxy's health check within 8 s: DRAIN DOWN, check L7STS 502" in said, said[-2000:]
+        assert "put back in MAINT (on_fail=maint), so it takes no traffic" in said
+        assert app2()[1] == "1"                  # admin state MAINT: out of rotation
+    finally:
+        hosts["app2"].check_output("systemctl start demo-api")
+        run = ansible_playbook(play, "-e", "lb_member_state=ready")
+        poller.stop.set()
+        poller.join()
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert app2() == ["2", "0"]                  # running, ready
+    assert poller.failures == [] and poller.codes[200] > 10, poller.codes
+
+
 def test_a_drain_survives_an_haproxy_reload(hosts):
     lb = hosts["lb1"]
 

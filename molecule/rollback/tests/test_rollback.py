@@ -89,7 +89,8 @@ def test_rollback_cycle_previews_keeps_data_serves_no_5xx_and_is_idempotent(tmp_
     assert psql(hosts["db1"], data) == before  # every row written before survives (the note column is v2's)
     assert evidence["result"] == "done" and evidence["health"]["state"] == "ok"
     steps = [entry["step"] for entry in evidence["timeline"]]
-    assert steps == ["start", "change window", "plan", "backup", "release app1", "release app2", "schema", "healthy"]
+    assert steps == ["start", "change window", "lock", "plan", "backup", "release app1", "release app2", "schema",
+                     "healthy"]
     backup = evidence["backup"]
     assert int(backup["size"]) > 0 and len(backup["sha256"]) == 64 and int(backup["restore_list_entries"]) > 5
     assert hosts["db1"].file(backup["file"]).exists
@@ -187,7 +188,7 @@ def test_past_an_irreversible_migration_by_restoring_a_backup_when_asked(tmp_pat
         assert restore["check"]["expect"] == ["0001"]
         assert psql(hosts["db1"], DATA, db=restore["previous_database_kept_as"]) == after  # nothing lost
         steps = [entry["step"] for entry in evidence["timeline"]]
-        assert steps == ["start", "change window", "plan", "backup", "restore staged", "release app1", "release app2",
+        assert steps == ["start", "change window", "lock", "plan", "backup", "restore staged", "release app1", "release app2",
                          "schema", "healthy"]
         print("restore-based rollback, requests through the LB: %s, failures: %s" % (
             dict(poller.codes), poller.failures))
@@ -529,10 +530,10 @@ def test_a_refusal_says_why_for_each_host_in_its_last_words(tmp_path, hosts):
     run, evidence = rollback(tmp_path, "-e", "rollback_version=9.9.9")
     assert run.returncode != 0
     last = " ".join(run.stdout.split("Rollback stopped at")[-1].split())
-    assert "app1: release 9.9.9 is not installed; installed: 1.0.0, 1.1.0; app2: release 9.9.9 is not installed" \
-        in last, last
+    assert "app1: version: release 9.9.9 is not installed; installed: 1.0.0, 1.1.0; app2: version: release 9.9.9 is " \
+        "not installed" in last, last
     assert "One or more items failed" not in last
-    assert evidence["result"] == "stopped" and "app2: release 9.9.9 is not installed" in evidence["stopped"]["error"]
+    assert evidence["result"] == "stopped" and "app2: version: release 9.9.9 is not installed" in evidence["stopped"]["error"]
     assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS}
 
 

@@ -215,8 +215,9 @@ class Scripted:
             csv.writer(out, lineterminator="\n").writerow(row.values())
             return stat_dump(web2=out.getvalue().rstrip("\n"))
         what = command.split(" ", 3)[3]
+        leaving_maint = f["admin"] & 1 and what in ("state drain", "state ready")
         f["admin"] = {"state maint": 1, "state drain": 8, "state ready": 0}.get(what, f["admin"])
-        if what == "state ready" and f["op"] == 0 and f["admin"] == 0:
+        if leaving_maint:
             f["op"], f["health"] = 2, f["rise"]  # HAProxy: "start OK but check immediately"
         if what == "health down":
             f["op"], f["health"] = 0, 0
@@ -273,13 +274,14 @@ def test_drain_of_a_refusing_address_is_maint_at_once(tmp_path):
 
 def test_fall_1_is_set_down_after_leaving_maint_then_proven_by_the_check(tmp_path):
     def tick(fields):  # each check passes; with fall 1 the health never goes above rise
-        if fields["admin"] == 0 and fields["health"] < fields["rise"]:
+        if fields["admin"] in (0, 8) and fields["health"] < fields["rise"]:
             fields["health"] += 1
             fields["op"] = 2 if fields["health"] >= fields["rise"] else 0
 
     clock, fake = Clock(), Scripted(admin=1, op=0, health=0, fall=1, tick=tick)
     result = run(tmp_path, fake, clock)
-    assert result["commands"] == ["set server app/web2 state ready", "set server app/web2 health down"]
+    assert result["commands"] == ["set server app/web2 state drain", "set server app/web2 health down",
+                                  "set server app/web2 state ready"]
     assert result["after"]["operational"] == "UP" and result["changed"]
 
 
@@ -287,8 +289,8 @@ def test_fall_1_that_fails_its_check_is_not_ready(tmp_path):
     clock, fake = Clock(), Scripted(admin=1, op=0, health=0, fall=1, check="L7STS", code="503")
     with pytest.raises(OpsreadyError) as error:
         run(tmp_path, fake, clock, wait_timeout=3.0)
-    assert "did not pass HAProxy's health check within 3 s: DOWN, check L7STS 503" in str(error.value)
-    assert error.value.result["commands"] == ["set server app/web2 state ready", "set server app/web2 health down",
+    assert "did not pass HAProxy's health check within 3 s: DRAIN DOWN, check L7STS 503" in str(error.value)
+    assert error.value.result["commands"] == ["set server app/web2 state drain", "set server app/web2 health down",
                                               "set server app/web2 state maint"]
 
 
@@ -298,7 +300,7 @@ def test_ready_on_fail_leave_fails_and_leaves_it(tmp_path):
     with pytest.raises(OpsreadyError) as error:
         run(tmp_path, fake, clock, wait_timeout=3.0, on_fail="leave")
     assert str(error.value).endswith("; left READY (on_fail=leave)")
-    assert error.value.result["commands"] == ["set server app/web2 state ready"]
+    assert error.value.result["commands"] == ["set server app/web2 state drain", "set server app/web2 state ready"]
     assert error.value.result["elapsed"] == 3.0
 
 

@@ -268,7 +268,7 @@ def test_ready_once_haproxys_check_passed_then_no_change(capsys, lb):
     lb.ask("set server app/web1 state maint")
     rc, result = run(capsys, lb, server="web1", state="ready", diff=True)
     assert rc == 0 and result["changed"], result["msg"]
-    assert result["commands"] == ["set server app/web1 state ready"]
+    assert result["commands"] == ["set server app/web1 state drain", "set server app/web1 state ready"]
     after = result["after"]
     assert (after["admin"], after["operational"], after["check_status"]) == ("READY", "UP", "L7OK")
     assert after["check_health"] > after["check_rise"]  # a check passed after the change
@@ -292,10 +292,10 @@ def test_ready_with_the_app_answering_503_fails_with_the_check_status_and_maint(
     lb.apps["a"].code = 503
     rc, result = run(capsys, lb, server="web1", state="ready", wait_timeout=2)
     assert rc == 1
-    assert result["msg"].startswith("app/web1 did not pass HAProxy's health check within 2 s: DOWN, check L7STS 503 "
+    assert result["msg"].startswith("app/web1 did not pass HAProxy's health check within 2 s: DRAIN DOWN, check L7STS 503 "
                                     "(Layer7 wrong status: Service Unavailable)")
     assert result["msg"].endswith("; put back in MAINT (on_fail=maint), so it takes no traffic")
-    assert result["commands"] == ["set server app/web1 state ready", "set server app/web1 state maint"]
+    assert result["commands"] == ["set server app/web1 state drain", "set server app/web1 state maint"]
     assert result["after"]["admin"] == "MAINT" and lb.server("web1")["admin"] == "MAINT"
     assert 2 <= result["elapsed"] < 8
 
@@ -313,7 +313,7 @@ def test_ready_on_fail_leave(capsys, lb):
     lb.apps["a"].code = 503
     rc, result = run(capsys, lb, server="web1", state="ready", wait_timeout=2, on_fail="leave")
     assert rc == 1 and result["msg"].endswith("; left READY (on_fail=leave)")
-    assert result["commands"] == ["set server app/web1 state ready"]
+    assert result["commands"] == ["set server app/web1 state drain", "set server app/web1 state ready"]
     assert (lb.server("web1")["admin"], lb.server("web1")["operational"]) == ("READY", "DOWN")
 
 
@@ -326,8 +326,8 @@ def test_ready_already_in_rotation_but_failing_is_not_ready(capsys, lb):
 
 
 @pytest.mark.parametrize("code, wait, rc, commands", [
-    (200, 20, 0, ["state ready", "health down"]),
-    (503, 2, 1, ["state ready", "health down", "state maint"]),
+    (200, 20, 0, ["state drain", "health down", "state ready"]),
+    (503, 2, 1, ["state drain", "health down", "state maint"]),
 ], ids=["healthy", "503"])
 def test_ready_with_fall_1(capsys, lb, code, wait, rc, commands):
     """With fall 1, health never exceeds rise: UP after leaving MAINT proves nothing, so the module sets the server
@@ -363,7 +363,8 @@ def test_check_mode_changes_nothing(capsys, lb):
         assert result["diff"]["after"] == "app/web1 admin: MAINT\napp/web1 operational: DOWN\n"
     lb.ask("set server app/web2 state maint")
     rc, result = run(capsys, lb, server="web2", state="ready", check_mode=True)
-    assert result["changed"] and result["msg"].startswith("would send `set server app/web2 state ready`, then wait")
+    assert result["changed"] and result["msg"].startswith("would send `set server app/web2 state drain` (checked, no new "
+                                                          "request), wait up to")
     assert (lb.server("web1")["admin"], lb.server("web2")["admin"]) == ("READY", "MAINT")
     assert not pathlib.Path(lb.state_file).exists()
 
