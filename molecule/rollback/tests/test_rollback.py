@@ -120,16 +120,19 @@ def drop_restore_databases(hosts):
         psql(hosts["db1"], 'DROP DATABASE "%s"' % name, db="postgres")
 
 
+KEPT_0002 = "/root/0002_add_item_note.down.sql.kept"   # outside the migrations directory: a stray file there is refused
+
+
 def replace_down_0002(hosts, sql):
     """Release 1.1.0's down migration on both app hosts: None removes it (irreversible). Undone by restore_down_0002."""
     for name in APP_HOSTS:
-        hosts[name].check_output("test -e %s.kept || cp -p %s %s.kept" % (DOWN_0002, DOWN_0002, DOWN_0002))
+        hosts[name].check_output("test -e %s || cp -p %s %s" % (KEPT_0002, DOWN_0002, KEPT_0002))
         hosts[name].check_output("rm -f %s" % DOWN_0002 if sql is None else "printf '%%s\\n' %s > %s" % (_quote(sql), DOWN_0002))
 
 
 def restore_down_0002(hosts):
     for name in APP_HOSTS:
-        hosts[name].run("test -e %s.kept && mv %s.kept %s" % (DOWN_0002, DOWN_0002, DOWN_0002))
+        hosts[name].run("test -e %s && mv %s %s" % (KEPT_0002, KEPT_0002, DOWN_0002))
 
 
 def test_past_an_irreversible_migration_by_restoring_a_backup_when_asked(tmp_path, lab, hosts):
