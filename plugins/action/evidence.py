@@ -24,7 +24,8 @@ ARGUMENT_SPEC = {
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NAME_MAX = 200          # room for -<n> and the extension within the usual 255
 TRIES = 1000            # <name>, <name>-2 ... <name>-1000
-FILE_MODE, DIR_MODE = 0o600, 0o700
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 def check(directory, name):
