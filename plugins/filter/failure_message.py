@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Turns C(ansible_failed_result) into the one line a runbook's stop message needs.
   - A task with a loop fails with only "One or more items failed"; the reasons are in its per-item results. This
-    filter names each failed item with its own message (C(app1: release 1.0.0 is the oldest ...)), so the final
+    filter names each failed item with its own message (for example C(app1) then the reason), so the final
     message says why without scrolling back.
 author:
   - opsready.runbooks developers (@opsready)
@@ -30,7 +30,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The failure, one line; C(item: message) for each failed item of a loop, joined by C(; ).
+  description: The failure, one line; each failed item of a loop as its label, a colon and its message, joined by C(; ).
   type: str
 """
 

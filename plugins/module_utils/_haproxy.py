@@ -399,8 +399,8 @@ def _ready(run, sleep):
         run.planned = before["admin"] != "READY"
         if before["admin"] == "MAINT":
             return ("would send `set server %s state drain` (checked, no new request), wait up to %s s for HAProxy's "
-                    "check to pass, then `state ready` (now %s)" % (run.name, _num(params["wait_timeout"]),
-                                                                     describe(before)))
+                    "check to pass, then `state ready` (now %s)"
+                    % (run.name, _num(params["wait_timeout"]), describe(before)))
         action = "wait" if before["admin"] == "READY" else "send `set server %s state ready` once it passes" % run.name
         return "would wait up to %s s for HAProxy's check to pass%s (now %s)" % (
             _num(params["wait_timeout"]), "" if action == "wait" else ", then " + action.replace(" once it passes", ""),

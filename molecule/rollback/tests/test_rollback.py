@@ -637,9 +637,9 @@ def test_a_release_whose_api_fails_is_rolled_back_automatically(tmp_path, lab, h
 def test_a_signal_that_cannot_be_read_never_rolls_back(tmp_path, lab, hosts):
     """A 404 metrics URL used to roll a healthy release back (and drop a column): the watch now refuses to start."""
     forward()
+    metrics = {"url": "http://127.0.0.1:8000/no-metrics-here", "requests": "demo_http_requests_total", "window": 1}
     broken = json.dumps({"release_watch_checks": [
-        {"name": "api error rate and p95", "metrics": {"url": "http://127.0.0.1:8000/no-metrics-here",
-                                                        "requests": "demo_http_requests_total", "window": 1}},
+        {"name": "api error rate and p95", "metrics": metrics},
         {"name": "api liveness", "http": {"url": "http://127.0.0.1/health"}}]})
     run, evidence = watch(tmp_path, "-e", broken, "-e", "release_watch_seconds=8")
     said = " ".join(run.stdout.split())
@@ -666,4 +666,3 @@ def test_in_check_mode_a_release_that_fails_is_not_rolled_back_and_says_it_would
     assert evidence["release_watch"]["check_mode"] is True and evidence["release_watch"]["roll_back"] is True
     assert evidence["rollback"]["result"] == "planned (check mode)"
     assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
-

@@ -54,8 +54,8 @@ ROWS = [
      "http.url 'ftp://u:********@h/' must be"),
     ("metrics url scheme", bad(metrics={"url": "h:8000/metrics"}), "metrics.url 'h:8000/metrics' must be"),
     ("body_limit 0", bad(http={"url": "http://h/", "body_limit": 0}), "http.body_limit must be at least 1 byte, got 0"),
-    ("body_limit negative", bad(metrics={"url": "http://h/m", "body_limit": -5}), "metrics.body_limit must be at "
-                                                                                 "least 1 byte, got -5"),
+    ("body_limit negative", bad(metrics={"url": "http://h/m", "body_limit": -5}),
+     "metrics.body_limit must be at least 1 byte, got -5"),
     ("status code 99", bad(http={"url": "http://h/", "status_codes": [200, 99]}),
      "http.status_codes must be HTTP status codes (100 to 599), got 99"),
     ("status code 600", bad(http={"url": "http://h/", "status_codes": [600]}), "(100 to 599), got 600"),

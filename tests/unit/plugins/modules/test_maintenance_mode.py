@@ -298,7 +298,10 @@ class Clock:
 def test_turning_off_needs_an_answer_that_is_not_maintenance(tmp_path, host, on):
     """Issue 9: "nothing answered" counted as verified when turning maintenance off."""
     clock = Clock()
-    refused = lambda url, headers: ("<urlopen error [Errno 111] Connection refused>", {})
+
+    def refused(url, headers):
+        return "<urlopen error [Errno 111] Connection refused>", {}
+
     with pytest.raises(maintenance.OpsreadyError) as error:
         maintenance.apply(params(tmp_path, state="absent", verify_url="http://127.0.0.1/"), host.run, now=NOW,
                           get=refused, clock=clock, sleep=clock.sleep)

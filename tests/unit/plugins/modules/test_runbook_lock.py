@@ -104,8 +104,8 @@ def test_two_runs_at_once_one_wins(capsys, db, pg_server):
 
     def take(owner):
         from ansible_collections.opsready.runbooks.plugins.module_utils import _lock, _postgres
-        params = dict({k: pg_server[k] for k in ("login_host", "login_port", "login_user", "login_password",
-                                                  "login_db")}, ssl_mode="disable", ca_cert=None, name="platform",
+        keys = ("login_host", "login_port", "login_user", "login_password", "login_db")
+        params = dict({k: pg_server[k] for k in keys}, ssl_mode="disable", ca_cert=None, name="platform",
                       table=db["table"], owner=owner, runbook=None, reason=None, ttl=60, force=False,
                       lock_timeout=5, state="present")
         conn = _postgres.connect(params, autocommit=False)
