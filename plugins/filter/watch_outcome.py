@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Reads the registered results of M(opsready.runbooks.health_check) in watch mode from every host of a release
     watch, and decides. A check in state V(warning) or V(critical) is a trigger that fired. A check in state
-    V(error) could not be evaluated (its signal was lost, for example a metrics endpoint that stopped answering):
+    V(error) could not be evaluated (its signal was lost, for example a metrics endpoint that stopped answering);
     that is not a trigger that fired, and rolls back only with O(rollback_on_unknown=true).
   - A host without a result (unreachable, or failed before its checks ran) counts as not judged, like V(error).
   - Used by the role opsready.runbooks.release_watch; returns the evidence and the final message.

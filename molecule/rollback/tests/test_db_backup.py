@@ -32,27 +32,27 @@ def test_a_dump_cut_short_is_refused(clean, tmp_path):
     clean.check_output("head -c $(( $(stat -c %%s %s) - 10 )) %s > %s && chown postgres %s", good["file"], good["file"],
                        cut, cut)
     assert clean.run("runuser -u postgres -- pg_restore --list %s", cut).rc == 0  # what the old proof read: fine
-    run, _ = backup(tmp_path, "-e", "db_backup_tasks=verify", "-e", "db_backup_verify_file=%s" % cut)
+    run, dummy = backup(tmp_path, "-e", "db_backup_tasks=verify", "-e", "db_backup_verify_file=%s" % cut)
     assert run.returncode != 0
     assert "is missing, empty or unreadable" in run.stdout and "end of file" in run.stdout
 
 
 def test_an_existing_directory_keeps_its_owner_and_mode_and_is_refused_when_postgres_cannot_write(clean, tmp_path):
     clean.check_output("mkdir -p %s && chown root:root %s && chmod 0555 %s", DIR, DIR, DIR)
-    run, _ = backup(tmp_path, "-e", "db_backup_dir=%s" % DIR)
+    run, dummy = backup(tmp_path, "-e", "db_backup_dir=%s" % DIR)
     assert run.returncode != 0 and "is not a directory the postgres user can write" in run.stdout
     assert clean.check_output("stat -c '%%U %%a' %s", DIR) == "root 555"
     assert clean.check_output("ls -A %s | wc -l", DIR) == "0"
 
 
 def test_a_failed_dump_leaves_no_file(clean, tmp_path):
-    run, _ = backup(tmp_path, "-e", "db_backup_dir=%s" % DIR, "-e", "db_backup_db=no_such_database")
+    run, dummy = backup(tmp_path, "-e", "db_backup_dir=%s" % DIR, "-e", "db_backup_db=no_such_database")
     assert run.returncode != 0 and "pg_dump of no_such_database on db1 failed, nothing kept" in run.stdout
     assert clean.check_output("ls -A %s | wc -l", DIR) == "0"
 
 
 def test_two_backups_in_a_row_never_share_a_file(clean, tmp_path):
-    run, _ = backup(tmp_path, "-e", "db_backup_dir=%s" % DIR, "-e", "db_backup_twice=true")
+    run, dummy = backup(tmp_path, "-e", "db_backup_dir=%s" % DIR, "-e", "db_backup_twice=true")
     assert run.returncode == 0, run.stdout[-3000:]
     files = clean.check_output("ls %s", DIR).split()
     assert len(files) == 2 and files[0] != files[1]

@@ -103,14 +103,14 @@ def role(db, name, password="role-secret", settings=()):
     ({"lock_timeout": "inf"}, "lock_timeout inf"),
 ], ids=repr)
 def test_bad_input_is_refused_before_the_database_is_touched(capsys, db, args, message):
-    rc, result, _ = run(capsys, db, **dict({"owner": "run-a"}, **args))
+    rc, result, dummy = run(capsys, db, **dict({"owner": "run-a"}, **args))
     assert rc == 1 and message in result["msg"], result["msg"]
     assert rows(db) is None
 
 
 def test_ttl_true_is_refused_before_the_database_is_touched(capsys, db):
     # ansible's int check lets a bool through (bool is an int): `ttl: yes` in a playbook
-    rc, result, _ = run(capsys, db, owner="run-a", ttl=True)
+    rc, result, dummy = run(capsys, db, owner="run-a", ttl=True)
     assert rc == 1 and "ttl True: seconds" in result["msg"], result["msg"]
     assert rows(db) is None
 
@@ -122,7 +122,7 @@ def test_a_tiny_lock_timeout_does_not_turn_the_timeout_off(capsys, db):
     try:
         blocker.cursor().execute("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE" % db["table"])
         start = time.monotonic()
-        rc, result, _ = run(capsys, db, owner="run-b", lock_timeout=0.0004)
+        rc, result, dummy = run(capsys, db, owner="run-b", lock_timeout=0.0004)
         took = time.monotonic() - start
     finally:
         blocker.rollback()
@@ -136,23 +136,23 @@ def test_a_tiny_lock_timeout_does_not_turn_the_timeout_off(capsys, db):
     "%s %(owner)s %%", "\\x00\\'", "Grüße, 運用チーム 🚒", "$$ ; $tag$ ;", "x" * 200,
 ])
 def test_sql_ish_and_unicode_text_is_stored_as_given(capsys, db, text):
-    rc, taken, _ = run(capsys, db, owner=text, runbook=text, reason=text)
+    rc, taken, dummy = run(capsys, db, owner=text, runbook=text, reason=text)
     assert rc == 0 and taken["after"]["owner"] == text and taken["after"]["reason"] == text
     assert rows(db, "owner, runbook, reason") == [(text, text, text)]
-    rc, refused, _ = run(capsys, db, owner="run-b")
+    rc, refused, dummy = run(capsys, db, owner="run-b")
     assert rc == 1 and ("held by %s" % text) in refused["msg"]
-    rc, released, _ = run(capsys, db, owner=text, state="absent")
+    rc, released, dummy = run(capsys, db, owner=text, state="absent")
     assert rc == 0 and released["changed"] and rows(db) == []
 
 
 def test_a_nul_in_the_reason_fails_clearly_and_leaves_nothing(capsys, db):
-    rc, result, _ = run(capsys, db, owner="run-a", reason="INC-1\x00")
+    rc, result, dummy = run(capsys, db, owner="run-a", reason="INC-1\x00")
     assert rc == 1 and "NUL" in result["msg"]
     assert rows(db) is None  # the table made in that transaction was rolled back with it
 
 
 def test_a_one_megabyte_reason_is_taken(capsys, db):
-    rc, taken, _ = run(capsys, db, owner="run-a", reason="r" * 2**20)
+    rc, taken, dummy = run(capsys, db, owner="run-a", reason="r" * 2**20)
     assert rc == 0 and taken["changed"] and len(taken["after"]["reason"]) == 2**20
 
 
@@ -160,9 +160,9 @@ def test_a_one_megabyte_reason_is_taken(capsys, db):
 def test_a_table_named_like_a_keyword_works(capsys, db, table):
     db = dict(db, table=table)
     try:
-        rc, result, _ = run(capsys, db, owner="run-a")
+        rc, result, dummy = run(capsys, db, owner="run-a")
         assert rc == 0 and result["changed"], result["msg"]
-        rc, result, _ = run(capsys, db, owner="run-b")
+        rc, result, dummy = run(capsys, db, owner="run-b")
         assert rc == 1 and "held by run-a" in result["msg"], result["msg"]
         assert run(capsys, db, owner="run-a", state="absent")[1]["changed"]
     finally:
@@ -175,18 +175,18 @@ def test_check_mode_take_over_and_break_change_nothing(capsys, db):
     run(capsys, db, owner="run-a", runbook="rollback")
     db["conn"].cursor().execute("UPDATE %s SET expires_at = now() - interval '5 seconds'" % db["table"])
     before = rows(db, "owner, acquired_at, expires_at")
-    rc, planned, _ = run(capsys, db, check_mode=True, owner="run-b")
+    rc, planned, dummy = run(capsys, db, check_mode=True, owner="run-b")
     assert rc == 0 and planned["changed"] and planned["msg"].startswith("would do: lock platform taken over")
-    rc, planned, _ = run(capsys, db, check_mode=True, owner="run-c", state="absent", force=True, reason="dead")
+    rc, planned, dummy = run(capsys, db, check_mode=True, owner="run-c", state="absent", force=True, reason="dead")
     assert rc == 0 and planned["changed"] and planned["msg"].startswith("would do: lock platform broken")
     assert planned["after"] is None and rows(db, "owner, acquired_at, expires_at") == before
 
 
 def test_force_on_a_free_lock_and_on_ones_own_lock(capsys, db):
-    rc, result, _ = run(capsys, db, owner="run-a", state="absent", force=True, reason="cleanup")
+    rc, result, dummy = run(capsys, db, owner="run-a", state="absent", force=True, reason="cleanup")
     assert rc == 0 and not result["changed"]
     run(capsys, db, owner="run-a")
-    rc, result, _ = run(capsys, db, owner="run-a", state="absent", force=True, reason="cleanup")
+    rc, result, dummy = run(capsys, db, owner="run-a", state="absent", force=True, reason="cleanup")
     assert rc == 0 and result["changed"] and rows(db) == []
 
 
@@ -194,9 +194,9 @@ def test_a_run_whose_lease_was_taken_over_cannot_release_the_new_holder(capsys, 
     run(capsys, db, owner="run-a")
     db["conn"].cursor().execute("UPDATE %s SET expires_at = now() - interval '1 second'" % db["table"])
     assert run(capsys, db, owner="run-b")[0] == 0
-    rc, result, _ = run(capsys, db, owner="run-a", state="absent")
+    rc, result, dummy = run(capsys, db, owner="run-a", state="absent")
     assert rc == 0 and not result["changed"] and rows(db) == [("platform", "run-b", None)]
-    rc, result, _ = run(capsys, db, owner="run-a")  # and cannot take it back while run-b's lease runs
+    rc, result, dummy = run(capsys, db, owner="run-a")  # and cannot take it back while run-b's lease runs
     assert rc == 1 and "held by run-b" in result["msg"]
 
 
@@ -285,7 +285,7 @@ def test_waiting_behind_a_run_that_holds_the_advisory_lock_is_bounded(capsys, db
         holder.cursor().execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                                 ("opsready:%s:platform" % db["table"],))
         start = time.monotonic()
-        rc, result, _ = run(capsys, db, owner="run-b", lock_timeout=0.5)
+        rc, result, dummy = run(capsys, db, owner="run-b", lock_timeout=0.5)
         took = time.monotonic() - start
     finally:
         holder.rollback()
@@ -440,14 +440,14 @@ def test_a_role_without_create_on_the_schema_is_told_what_to_do(capsys, db):
 
 def test_check_mode_for_a_role_without_create_says_it_would_take_the_lock(capsys, db):
     login = role(db, "review_nocreate_check")
-    rc, result, _ = run(capsys, dict(db, pg=dict(db["pg"], **login)), check_mode=True, owner="run-a")
+    rc, result, dummy = run(capsys, dict(db, pg=dict(db["pg"], **login)), check_mode=True, owner="run-a")
     assert rc == 0 and result["changed"] and rows(db) is None
 
 
 def test_a_role_with_no_rights_on_an_existing_table(capsys, db):
     run(capsys, db, owner="run-a", state="absent")  # made by the superuser
     login = role(db, "review_norights")
-    rc, result, _ = run(capsys, dict(db, pg=dict(db["pg"], **login)), owner="run-a")
+    rc, result, dummy = run(capsys, dict(db, pg=dict(db["pg"], **login)), owner="run-a")
     assert rc == 1 and "permission denied for table %s" % db["table"] in result["msg"], result["msg"]
 
 
@@ -455,7 +455,7 @@ def test_a_read_only_database_is_a_clear_failure(capsys, db):
     run(capsys, db, owner="run-a", state="absent")
     login = role(db, "review_ro", settings=("default_transaction_read_only = on",))
     db["conn"].cursor().execute("GRANT ALL ON %s TO review_ro" % db["table"])
-    rc, result, _ = run(capsys, dict(db, pg=dict(db["pg"], **login)), owner="run-a")
+    rc, result, dummy = run(capsys, dict(db, pg=dict(db["pg"], **login)), owner="run-a")
     assert rc == 1 and "read-only transaction" in result["msg"], result["msg"]
 
 
@@ -466,7 +466,7 @@ def test_a_read_only_database_is_a_clear_failure(capsys, db):
 ])
 def test_a_table_of_that_name_with_other_columns(capsys, db, definition):
     db["conn"].cursor().execute("CREATE TABLE %s %s" % (db["table"], definition))
-    rc, result, _ = run(capsys, db, owner="run-a")
+    rc, result, dummy = run(capsys, db, owner="run-a")
     if rc == 0:  # the same columns without a primary key: still one row per name, the advisory lock orders runs
         assert rows(db) == [("platform", "run-a", None)]
         assert run(capsys, db, owner="run-b")[0] == 1
@@ -478,7 +478,7 @@ def test_a_table_of_that_name_with_other_columns(capsys, db, definition):
 def test_a_view_or_sequence_of_that_name(capsys, db):
     db["conn"].cursor().execute("CREATE SEQUENCE %s" % db["table"])
     try:
-        rc, result, _ = run(capsys, db, owner="run-a")
+        rc, result, dummy = run(capsys, db, owner="run-a")
         assert rc == 1 and "is not a runbook_lock table" in result["msg"], result["msg"]
     finally:
         db["conn"].cursor().execute("DROP SEQUENCE %s" % db["table"])
@@ -489,7 +489,7 @@ def test_a_view_or_sequence_of_that_name(capsys, db):
 def test_a_lease_with_part_of_a_second_left_is_not_taken_over(capsys, db):
     run(capsys, db, owner="run-a")
     db["conn"].cursor().execute("UPDATE %s SET expires_at = now() + interval '0.45 seconds'" % db["table"])
-    rc, result, _ = run(capsys, db, owner="run-b")
+    rc, result, dummy = run(capsys, db, owner="run-b")
     if rc == 0:  # only on a machine that took more than 0.45 s to get there: then the lease had ended, and says so
         assert result["before"]["expires_in_s"] < 0, result["before"]
     else:
@@ -499,7 +499,7 @@ def test_a_lease_with_part_of_a_second_left_is_not_taken_over(capsys, db):
 def test_a_lease_that_just_ended_is_negative_and_taken_over(capsys, db):
     run(capsys, db, owner="run-a")
     db["conn"].cursor().execute("UPDATE %s SET expires_at = now() - interval '0.3 seconds'" % db["table"])
-    rc, result, _ = run(capsys, db, owner="run-b")
+    rc, result, dummy = run(capsys, db, owner="run-b")
     assert rc == 0 and result["changed"] and result["before"]["expires_in_s"] < 0, result["before"]
 
 
@@ -507,7 +507,7 @@ def test_ages_and_lease_signs_come_from_the_database_clock(capsys, db):
     run(capsys, db, owner="run-a", ttl=600)
     db["conn"].cursor().execute("UPDATE %s SET acquired_at = now() - interval '100 seconds', "
                                 "expires_at = now() + interval '500 seconds'" % db["table"])
-    rc, result, _ = run(capsys, db, owner="run-b")
+    rc, result, dummy = run(capsys, db, owner="run-b")
     assert rc == 1 and "held by run-a (a runbook) for 100 s, lease ends in " in result["msg"], result["msg"]
     before = result["before"]
     assert 100 <= before["age_s"] <= 101 and 499 <= before["expires_in_s"] <= 500, before
@@ -517,7 +517,7 @@ def test_ages_and_lease_signs_come_from_the_database_clock(capsys, db):
 def test_a_session_time_zone_does_not_shift_the_reported_times(capsys, db):
     login = role(db, "review_tz", settings=("TimeZone = 'Pacific/Kiritimati'",))
     db["conn"].cursor().execute("GRANT CREATE ON SCHEMA public TO review_tz")
-    rc, taken, _ = run(capsys, dict(db, pg=dict(db["pg"], **login)), owner="run-a", ttl=3600)
+    rc, taken, dummy = run(capsys, dict(db, pg=dict(db["pg"], **login)), owner="run-a", ttl=3600)
     cursor = db["conn"].cursor()
     cursor.execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')")
     assert rc == 0 and taken["after"]["acquired_at"].startswith(cursor.fetchone()[0]), taken["after"]
