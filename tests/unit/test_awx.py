@@ -7,9 +7,12 @@ No AWX runs here. The checks are the ones that would reject them at import:
 - the schedule's rrule against the rules AWX's schedule serializer applies, then parsed by dateutil as AWX does;
 and ours: one template per playbook, survey questions that set real role options of a matching type, secrets as
 password questions, and a weekly schedule that lands inside the change window the inventory declares.
+The bypass secret's blank answer is followed from launch to the role: what AWX's UI sends, what its launch endpoint
+refuses, the job's extra vars, and the secret the role then gives maintenance_mode (a real ansible-playbook run).
 """
 import datetime
 import importlib
+import json
 import os
 import pathlib
 import re
@@ -53,12 +56,12 @@ def awx_argspec(monkeypatch, name):
     return dict(api.ControllerModule.AUTH_ARGSPEC, **captured.value.argument_spec)
 
 
-def rendered(module, items):
+def rendered(module, items, **extra):
     """Each loop item's parameters for `module`, as configure.yml's task templates them."""
     loader = DataLoader()
     play = loader.load_from_file(str(AWX / "configure.yml"), trusted_as_template=True)[0]
     variables = dict(play["vars"], awx_project="platform runbooks", awx_inventory="production",
-                     awx_credentials=["production ssh"])
+                     awx_credentials=["production ssh"], **extra)
     variables.update(loader.load_from_file(str(AWX / "job_templates.yml"), trusted_as_template=True))
     (task,) = [task for task in play["tasks"] if module in task]
     assert task["loop"] == "{{ %s }}" % items
@@ -164,7 +167,18 @@ def test_job_templates_are_what_the_module_takes(monkeypatch, params):
     assert params["survey_enabled"] is True and params["survey_spec"]
     assert params["ask_job_type_on_launch"] is True      # "check" at launch is the dry run
     assert "execution_environment" not in params         # left empty: omitted, the organization's default
+    assert "extra_vars" not in params                    # no evidence directory given: the template's are left alone
     assert params["credentials"] == ["production ssh"] and params["project"] == "platform runbooks"
+
+
+@pytest.mark.parametrize("params", rendered("awx.awx.job_template", "awx_job_templates",
+                                            awx_evidence_dir="/srv/opsready/evidence"), ids=by_name)
+def test_an_evidence_directory_goes_to_every_template_for_every_runbook(monkeypatch, params):
+    """awx_evidence_dir: the templates' extra_vars set opsready_evidence_dir, an option of every runbook role."""
+    result = ArgumentSpecValidator(awx_argspec(monkeypatch, "job_template")).validate(params)
+    assert not result.error_messages
+    assert params["extra_vars"] == {"opsready_evidence_dir": "/srv/opsready/evidence"}
+    assert role_options(params["playbook"])["opsready_evidence_dir"]["type"] == "str"
 
 
 @pytest.mark.parametrize("params", rendered("awx.awx.schedule", "awx_schedules"), ids=by_name)
@@ -222,11 +236,111 @@ def test_survey_questions_set_role_options_of_their_type(template):
 
 
 def test_the_bypass_secret_question_matches_the_module():
-    """A blank or short answer is refused by AWX at launch (min), instead of silently replacing the vaulted secret."""
+    """Optional, no default, the module's own limits: a blank is left out (the inventory's secret), a short answer
+    is refused at launch, whatever AWX client sent it."""
+    question = bypass_secret_question()
+    assert question["type"] == "password" and "default" not in question and question["required"] is False
+    assert (question["min"], question["max"]) == (16, 128)   # the module's own limits (_maintenance.SECRET_RE)
+
+
+def bypass_secret_question():
     (template,) = [template for template in TEMPLATES if template["playbook"] == "playbooks/maintenance_window.yml"]
     (question,) = [q for q in template["survey_spec"]["spec"] if q["variable"] == "maintenance_window_secret"]
-    assert question["type"] == "password" and "default" not in question
-    assert (question["min"], question["max"]) == (16, 128)   # the module's own limits (_maintenance.SECRET_RE)
+    return question
+
+
+def ui_answers(answers):
+    """What AWX's UI sends for the answers typed: an empty answer is left out (awx/ui getSurveyValues)."""
+    return {variable: value for variable, value in answers.items() if value != ""}
+
+
+def launch_errors(question, data):
+    """What AWX's launch endpoint refuses in `data` for one question (SurveyJobTemplateMixin._survey_element_validation,
+    for the question types our surveys use)."""
+    variable = question["variable"]
+    if variable not in data:
+        return ["'%s' value missing" % variable] if question["required"] else []
+    value = data[variable]
+    if question["type"] in ("text", "textarea", "password"):
+        if not isinstance(value, str):
+            return ["Value %s for '%s' expected to be a string." % (value, variable)]
+        if question.get("min") not in ("", None) and len(value) < int(question["min"]):
+            return ["'%s' value is too small (length is %d must be at least %s)." % (variable, len(value),
+                                                                                     question["min"])]
+        if question.get("max") not in ("", None) and len(value) > int(question["max"]):
+            return ["'%s' value is too large (must be no more than %s)." % (variable, question["max"])]
+    elif question["type"] == "integer":
+        if isinstance(value, bool) or not isinstance(value, int) or not (
+                question.get("min", value) <= value <= question.get("max", value)):
+            return ["'%s' value %r is not an integer in range" % (variable, value)]
+    elif question["type"] == "multiplechoice" and value not in question["choices"]:
+        return ["Value %s for '%s' expected to be one of %s." % (value, variable, question["choices"])]
+    return []
+
+
+def awx_launch(template, data):
+    """(errors, the job's extra vars) of a launch sending `data`, over the survey's defaults (the UI fills them in,
+    a scheduled job gets them): AWX refuses it on any survey error; otherwise the job has the template's extra_vars,
+    then the defaults, then the answers (_update_unified_job_kwargs)."""
+    questions = template["survey_spec"]["spec"]
+    answers = dict({q["variable"]: q["default"] for q in questions if "default" in q}, **data)
+    errors = [error for question in questions for error in launch_errors(question, answers)]
+    if errors:
+        return errors, None
+    return [], dict(template.get("extra_vars", {}), **answers)
+
+
+def role_secret(tmp_path, extra_vars):
+    """The secret maintenance_mode gets on an app host whose inventory holds one, with the job's extra vars: the
+    role's own expression (tasks/whole.yml), through a real ansible-playbook run. None: omitted, no bypass."""
+    (task,) = [task for task in yaml.safe_load((PROJECT / "roles/maintenance_window/tasks/whole.yml").read_text())
+               if "opsready.runbooks.maintenance_mode" in task]
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"app": {
+        "hosts": {"app1": {"ansible_connection": "local"}}, "vars": {"maintenance_window_secret": INVENTORY_SECRET}}}))
+    (tmp_path / "extra_vars.json").write_text(json.dumps(extra_vars))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([{"hosts": "app", "gather_facts": False, "tasks": [
+        {"ansible.builtin.set_stats": {"data": {"secret": task["opsready.runbooks.maintenance_mode"]["secret"]},
+                                       "per_host": False}}]}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_SHOW_CUSTOM_STATS="1")
+    run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", "hosts.yml",
+                          "-e", "@extra_vars.json", "play.yml"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return json.loads(run.stdout)["global_custom_stats"].get("secret")
+
+
+INVENTORY_SECRET = "vaulted-inventory-secret-0123"
+TYPED_SECRET = "typed-for-this-window-4567"
+
+
+@pytest.mark.parametrize("data, secret", [
+    pytest.param(ui_answers({"maintenance_window_secret": ""}), INVENTORY_SECRET, id="the UI, left blank"),
+    pytest.param(SCHEDULES[0]["extra_data"], INVENTORY_SECRET, id="the weekly schedule"),
+    pytest.param(ui_answers({"maintenance_window_secret": TYPED_SECRET}), TYPED_SECRET, id="the UI, typed"),
+])
+def test_a_blank_bypass_secret_keeps_the_inventory_secret(tmp_path, data, secret):
+    """The one behaviour: a blank answer means the inventory's (vaulted) secret; never no bypass."""
+    (template,) = [template for template in TEMPLATES if template["playbook"] == "playbooks/maintenance_window.yml"]
+    errors, extra_vars = awx_launch(template, data)
+    assert errors == []
+    assert role_secret(tmp_path, extra_vars) == secret
+
+
+@pytest.mark.parametrize("answer", ["", None, "too-short"], ids=["empty", "null", "short"])
+def test_a_blank_sent_anyway_is_refused_at_launch(answer):
+    """A client that sends the blank (the API, awx.awx.job_launch, an AWX UI that does not leave it out) gets the
+    launch refused, instead of a job whose empty secret would silently mean no bypass."""
+    (template,) = [template for template in TEMPLATES if template["playbook"] == "playbooks/maintenance_window.yml"]
+    errors, extra_vars = awx_launch(template, {"maintenance_window_secret": answer})
+    assert extra_vars is None and len(errors) == 1 and "'maintenance_window_secret'" in errors[0]
+
+
+def test_without_the_minimum_a_blank_sent_would_mean_no_bypass(tmp_path):
+    """Why the minimum stays: the empty answer would reach the role, which reads it as no bypass."""
+    question = dict(bypass_secret_question(), min=0)
+    assert launch_errors(question, {"maintenance_window_secret": ""}) == []
+    assert role_secret(tmp_path, {"maintenance_window_secret": ""}) is None
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=by_name)
