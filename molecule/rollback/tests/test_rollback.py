@@ -157,7 +157,7 @@ def test_past_an_irreversible_migration_by_restoring_a_backup_when_asked(tmp_pat
         assert run.returncode != 0
         assert ("refusing to roll back: 0002 cannot be undone (0002_add_item_note has no .down.sql); restore the "
                 "backup taken before they were applied instead. Give that backup, taken at schema 0001, with "
-                "-e rollback_restore_from=<its path on db1>") in " ".join(run.stdout.split())
+                """-e '{"rollback_restore_from": "<its path on db1>"}'""") in " ".join(run.stdout.split())
         assert evidence["result"] == "stopped" and evidence["backup"] is None
         assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
 
@@ -465,7 +465,7 @@ def test_the_role_rolls_an_alembic_app_back_and_restores_past_an_irreversible_re
     assert run.returncode != 0
     assert ("refusing to roll back: c3 cannot be undone (its downgrade() changes nothing but rb_alembic_version); "
             "restore the backup taken before it was applied instead. Give that backup, taken at schema b2, with "
-            "-e rollback_restore_from=<its path on db1>") in " ".join(run.stdout.split())
+            """-e '{"rollback_restore_from": "<its path on db1>"}'""") in " ".join(run.stdout.split())
     assert app_state(hosts, alembic_app) == deployed
 
     run, evidence = app_rollback(tmp_path / "restore", alembic_app, "-e", "rollback_restore_from=" + at_b2, **alembic)
@@ -512,7 +512,8 @@ def test_outside_the_change_window_the_rollback_is_refused_and_changes_nothing(t
     run, evidence = rollback(tmp_path / "refused", "-e", window)
     assert run.returncode != 0
     assert re.search(r"Refusing to start: \S+Z is inside the blackout \d{4}-\d\d-\d\d\. To start anyway, give the "
-                     r"reason with -e rollback_override_reason=", run.stdout)
+                     r"reason \(it is recorded in the evidence\): -e '\{\"rollback_override_reason\": \"<ticket>: <why>\"\}'",
+                     " ".join(run.stdout.split()))  # printed as typed: the quotes not doubled
     assert evidence["result"] == "stopped" and evidence["change_window"]["started"] == "refused"
     assert evidence["plan"] == {}
     assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"

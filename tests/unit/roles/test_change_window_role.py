@@ -58,7 +58,7 @@ def test_a_real_run_with_a_rehearsal_time_inside_the_window_is_refused(tmp_path,
     assert refusal.startswith("Refusing to start: %s is inside the change window test" % inside)
     assert "a rehearsal time is honoured in check mode only: a real run with one needs an override reason. " \
            "Leave out change_window_at to decide for now." in refusal
-    assert "-e change_window_override_reason=" in refusal
+    assert refusal.endswith("""-e '{"change_window_override_reason": "<ticket>: <why>"}'""")
 
 
 def test_check_mode_with_a_rehearsal_time_inside_the_window_is_allowed(tmp_path, window):
