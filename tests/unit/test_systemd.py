@@ -52,6 +52,9 @@ def test_the_service_runs_the_maintenance_window_playbook():
     argv = exec_start()
     assert unit(SERVICE)["Service"]["Type"] == "oneshot"
     assert "playbooks/maintenance_window.yml" in argv and "--check" not in argv
+    # the reason keeps its space through systemd's quote removal and Ansible's key=value split
+    from ansible.parsing.splitter import parse_kv
+    assert parse_kv(argv[argv.index("-e") + 1]) == {"maintenance_window_reason": "weekly maintenance"}
     inventory = argv.index("-i") + 1
     argv[inventory] = "inventories/lab"          # the example names the user's production inventory
     run = subprocess.run(argv + ["--syntax-check"], cwd=PROJECT, capture_output=True, text=True,
