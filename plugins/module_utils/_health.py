@@ -940,12 +940,21 @@ DRIVERS = {"postgres": "psycopg2", "redis": "redis", "tls": "cryptography.x509",
 
 
 def warm_up(checks):
-    """Import the drivers the checks need once, up front, so no check's latency includes an import."""
+    """Import the drivers the checks need, and load the TLS trust stores they use, once, up front: no check's
+    latency includes an import or the loading of a CA store."""
     for module in {DRIVERS[c["type"]] for c in checks if c["type"] in DRIVERS}:
         try:
             importlib.import_module(module)
         except ImportError:
             pass  # the check reports it, naming the package
+    for check in checks:
+        spec = check.get("spec") or {}
+        if check["type"] in ("http", "metrics", "tls") and "validate_certs" in spec:
+            try:
+                _tls_context(spec["validate_certs"], spec.get("ca_path"))
+                _tls_context(False)
+            except (OSError, ssl.SSLError):
+                pass  # the check reports it, naming the file
 
 
 def sweep(checks, concurrency, deadline, check_mode=False):
