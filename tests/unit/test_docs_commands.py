@@ -253,12 +253,12 @@ def test_every_documented_command_keeps_its_extra_variables_whole(argv, monkeypa
 
 
 def test_the_commands_are_found():
-    where = {(path, number) for path, number, _ in COMMANDS}
-    assert {path for path, _ in where} >= {"README.md", "docs/rollback.md", "docs/health_check.md",
+    where = {(path, number) for path, number, argv in COMMANDS}
+    assert {path for path, number in where} >= {"README.md", "docs/rollback.md", "docs/health_check.md",
                                            "docs/maintenance_window.md", "docs/lab.md", "docs/awx.md",
                                            "playbooks/rollback.yml", "playbooks/maintenance_window.yml",
                                            "roles/change_window/tasks/main.yml"}
-    with_extra_vars = [argv for _, _, argv in COMMANDS if re.search(r"(^| )(-e|--extra-vars)", " ".join(argv))]
+    with_extra_vars = [argv for path, number, argv in COMMANDS if re.search(r"(^| )(-e|--extra-vars)", " ".join(argv))]
     assert len(COMMANDS) >= 25 and len(with_extra_vars) >= 15, (len(COMMANDS), len(with_extra_vars))
 
 
@@ -296,7 +296,7 @@ def test_a_suggestion_built_inside_a_jinja_expression_is_refused(tmp_path):
 """)
     assert [(number, argv) for number, argv in yaml_commands(messages) if isinstance(argv, str)] == [
         (4, "a suggested -e is inside a Jinja expression: write the command as text")]
-    assert [argv for _, argv in yaml_commands(messages) if not isinstance(argv, str)] == [
+    assert [argv for number, argv in yaml_commands(messages) if not isinstance(argv, str)] == [
         ["-e", '{"rollback_restore_from": "%s"}' % TYPED, "playbook.yml"]]
 
 
