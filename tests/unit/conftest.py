@@ -92,11 +92,7 @@ def pg_server():
                "login_password": PG_PASSWORD, "login_db": "postgres",
                "dsn": "host=127.0.0.1 port=%d user=postgres password=%s dbname=postgres" % (port, PG_PASSWORD)}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -115,11 +111,27 @@ def redis_server(tmp_path_factory):
         _wait_port(port, proc, "redis-server")
         yield {"host": "127.0.0.1", "port": port, "password": REDIS_PASSWORD}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pg_server):
+    """Opens a superuser connection to pg_server, in autocommit (pg_server accepts sessions once it is yielded)."""
+    import psycopg2
+
+    def connect():
+        conn = psycopg2.connect(pg_server["dsn"])
+        conn.autocommit = True
+        return conn
+    return connect
+
+
+def _stop(proc, timeout=20):
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _has_user(name):

@@ -19,7 +19,6 @@ import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.opsready.runbooks.plugins.module_utils import _health as health
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
-from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connection_spec
 from ansible_collections.opsready.runbooks.plugins.modules.health_check import argument_spec
 from prometheus_client.exposition import MetricsHandler
 
@@ -485,44 +484,28 @@ def test_certificate_name_coverage(pattern, name, covered):
 
 
 # ------------------------------------------------------------------------------------------- postgres
-PG_PORT = "login_port" if "login_port" in connection_spec() else "port"
 PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
-
-
-@pytest.fixture(scope="module")
-def pg(pg_server):
-    """pg_server once it accepts connections (it listens a moment before: "the database system is starting up")."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            psycopg2.connect(pg_server["dsn"], connect_timeout=2).close()
-            return pg_server
-        except psycopg2.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def pg_check(server, **options):
     """A postgres check of a real throwaway server (whichever name the argument spec gives the port)."""
-    spec = {"login_host": server["login_host"], PG_PORT: server["login_port"], "login_user": server["login_user"],
+    spec = {"login_host": server["login_host"], "login_port": server["login_port"], "login_user": server["login_user"],
             "login_password": server["login_password"], "login_db": server["login_db"], "ssl_mode": "disable"}
     return {"name": "db", "postgres": dict(spec, **options)}
 
 
-def test_postgres_primary_against_a_real_server(pg):
+def test_postgres_primary_against_a_real_server(pg_server):
     pytest.importorskip("psycopg2")
-    result = run_one(pg_check(pg, role="primary"))
+    result = run_one(pg_check(pg_server, role="primary"))
     assert result["state"] == "ok", result["reason"]
     assert result["observed"]["version"].startswith("15") and result["observed"]["role"] == "primary"
     assert re.fullmatch(r"primary, \d+/50 connections", result["reason"])
     assert result["observed"]["replicas"] == [] and result["observed"]["replication_visible"] is True
 
 
-def test_postgres_role_replicas_and_connections_are_judged(pg):
+def test_postgres_role_replicas_and_connections_are_judged(pg_server):
     pytest.importorskip("psycopg2")
-    result = run_one(pg_check(pg, role="replica", min_replicas=1, connections_pct={"warning": 0.01}))
+    result = run_one(pg_check(pg_server, role="replica", min_replicas=1, connections_pct={"warning": 0.01}))
     assert result["state"] == "critical"
     reasons = result["reason"].split("; ")
     assert reasons[:2] == ["is a primary, expected a replica", "0 streaming replica(s), expected at least 1"]
@@ -534,18 +517,18 @@ def test_postgres_role_replicas_and_connections_are_judged(pg):
     ({"login_db": "no_such_db"}, 'database "no_such_db" does not exist'),
     ({"login_user": "nobody_here"}, 'password authentication failed for user "nobody_here"'),
 ])
-def test_postgres_connection_settings_are_used_and_failures_said_once(pg, options, expected):
+def test_postgres_connection_settings_are_used_and_failures_said_once(pg_server, options, expected):
     pytest.importorskip("psycopg2")
-    result = run_one(pg_check(pg, **options))
+    result = run_one(pg_check(pg_server, **options))
     assert result["state"] == "critical" and expected in result["reason"]
     assert result["reason"].count(expected) == 1
-    assert "wrong-4711" not in repr(result) and pg["login_password"] not in repr(result)
+    assert "wrong-4711" not in repr(result) and pg_server["login_password"] not in repr(result)
 
 
 def test_postgres_that_never_answers_times_out_at_the_timeout(misbehaving):
     pytest.importorskip("psycopg2")
     result, took = timed({"name": "db", "timeout": 1, "postgres": {"login_host": "127.0.0.1",
-                                                                   PG_PORT: misbehaving["silent"].server_port}})
+                                                                   "login_port": misbehaving["silent"].server_port}})
     assert took < 3 and result["reason"] == "timed out after 1 s"
 
 
@@ -557,10 +540,9 @@ def test_missing_driver_is_an_error_naming_the_package(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def pg_replica(pg):
+def pg_replica(pg_server):
     """A streaming replica of pg_server (pg_basebackup -R), and a login role without pg_monitor on both. As root the
     replica runs as the same user as pg_server's cluster."""
-    pg_server = pg
     psycopg2 = pytest.importorskip("psycopg2")
     base = pathlib.Path(tempfile.mkdtemp(prefix="opsready-pg-replica-"))
     prefix = []
@@ -592,7 +574,7 @@ def pg_replica(pg):
                     break
                 assert time.monotonic() < deadline and proc.poll() is None, "the replica did not stream"
                 time.sleep(0.1)
-        yield dict(pg, login_port=port)
+        yield dict(pg_server, login_port=port)
     finally:
         proc.terminate()
         proc.wait(20)
@@ -611,21 +593,21 @@ def test_postgres_replica_that_streams_against_a_real_replica(pg_replica):
     assert (wrong["state"], wrong["reason"]) == ("critical", "is a replica, expected a primary")
 
 
-def test_postgres_primary_sees_its_streaming_replica(pg, pg_replica):
-    result = run_one(pg_check(pg, role="primary", min_replicas=1))
+def test_postgres_primary_sees_its_streaming_replica(pg_server, pg_replica):
+    result = run_one(pg_check(pg_server, role="primary", min_replicas=1))
     assert result["state"] == "ok", result["reason"]
     assert [r["state"] for r in result["observed"]["replicas"]] == ["streaming"]
-    assert run_one(pg_check(pg, min_replicas=2))["reason"] == "1 streaming replica(s), expected at least 2"
+    assert run_one(pg_check(pg_server, min_replicas=2))["reason"] == "1 streaming replica(s), expected at least 2"
 
 
 @pytest.mark.parametrize("replayed_soon", [True, False])
-def test_postgres_replica_behind_only_by_wal_in_flight_has_no_lag(pg, pg_replica, replayed_soon):
+def test_postgres_replica_behind_only_by_wal_in_flight_has_no_lag(pg_server, pg_replica, replayed_soon):
     """Replay paused while WAL arrives: received, not replayed. Replayed within the probe's second look (0.2 s
     later) it was only WAL in flight, no lag; still not replayed, it is lag."""
     import psycopg2
-    replica = psycopg2.connect(pg["dsn"].replace("port=%d" % pg["login_port"], "port=%d" % pg_replica["login_port"]))
+    replica = psycopg2.connect(pg_server["dsn"].replace("port=%d" % pg_server["login_port"], "port=%d" % pg_replica["login_port"]))
     replica.autocommit = True
-    primary = psycopg2.connect(pg["dsn"])
+    primary = psycopg2.connect(pg_server["dsn"])
     primary.autocommit = True
     try:
         with replica.cursor() as cur, primary.cursor() as pcur:
@@ -653,8 +635,8 @@ def test_postgres_replica_behind_only_by_wal_in_flight_has_no_lag(pg, pg_replica
         primary.close()
 
 
-def test_postgres_login_without_pg_monitor_is_told_to_grant_it(pg, pg_replica):
-    for server in (pg_replica, pg):
+def test_postgres_login_without_pg_monitor_is_told_to_grant_it(pg_server, pg_replica):
+    for server in (pg_replica, pg_server):
         result = run_one(pg_check(server, login_user="hc_nomon", login_password="nomon-pw"))
         assert (result["state"], result["reason"]) == ("error", health.NEEDS_MONITOR)
 

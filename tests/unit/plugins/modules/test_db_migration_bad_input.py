@@ -1,7 +1,6 @@
 """db_migration refuses bad input through its whole main(), for every backend: the message names the option to fix,
 and nothing changed - the database is as it was and no tool ran (not even its status command)."""
 import json
-import time
 import uuid
 
 import pytest
@@ -90,24 +89,10 @@ CASES = [
 ]
 
 
-def admin_connection(pg_server, timeout=30):
-    """A superuser connection, once the server accepts them (pg_server answers on its port while still starting)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            conn = psycopg2.connect(pg_server["dsn"])
-            conn.autocommit = True
-            return conn
-        except psycopg2.OperationalError as e:
-            if "starting up" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
-def database(pg_server):
+def database(pg_server, pg_admin):
     name = "dbm_bad_%s" % uuid.uuid4().hex[:8]
-    admin = admin_connection(pg_server)
+    admin = pg_admin()
     with admin.cursor() as cur:
         cur.execute("CREATE DATABASE %s" % name)
     yield {key: pg_server[key] for key in ("login_host", "login_port", "login_user", "login_password")} | {

@@ -22,25 +22,11 @@ MIGRATIONS = {
 }
 
 
-def admin_connection(pg_server, timeout=30):
-    """A superuser connection, once the server accepts them (pg_server answers on its port while still starting)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            conn = psycopg2.connect(pg_server["dsn"])
-            conn.autocommit = True
-            return conn
-        except psycopg2.OperationalError as e:
-            if "starting up" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 @pytest.fixture
-def db(pg_server):
+def db(pg_server, pg_admin):
     """A database of its own for each test: the connection options the module takes."""
     name = "dbm_%s" % uuid.uuid4().hex[:10]
-    admin = admin_connection(pg_server)
+    admin = pg_admin()
     with admin.cursor() as cur:
         cur.execute("CREATE DATABASE %s" % name)
     yield {key: pg_server[key] for key in ("login_host", "login_port", "login_user", "login_password")} | {
