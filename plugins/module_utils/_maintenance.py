@@ -219,7 +219,11 @@ def render_http(name, state, secret):
         lines += ["map $cookie_%s %s_cookie {" % (state["bypass_cookie"], v), "    default %s_ip;" % v,
                   '    %s 0;' % _exactly(token(name, secret)), "}",
                   "map $http_%s %s_header {" % (state["bypass_header"].lower().replace("-", "_"), v),
-                  "    default %s_cookie;" % v, '    %s 0;' % _exactly(secret), "}"]
+                  "    default %s_cookie;" % v, '    %s 0;' % _exactly(secret), "}",
+                  # The bypass cookie is Secure when the visit came over https: to nginx itself, or to a proxy in
+                  # front that ends TLS and says so in X-Forwarded-Proto (its first value, the client's side).
+                  'map "$scheme:$http_x_forwarded_proto" %s_secure {' % v, '    default "";',
+                  '    "~^https:" "; Secure";', '    "~*^http:[ ]*https[ ]*(,|$)" "; Secure";', "}"]
         fallback = "%s_header" % v
     # volatile: re-read after the internal redirect to the maintenance page (nginx caches map values otherwise)
     lines += ["map $uri %s {" % v, "    volatile;", "    default %s;" % fallback, '    "/__opsready_maintenance_%s.html" 0;' % name]
@@ -245,9 +249,13 @@ def render_server(name, state, secret, page_path):
              '    add_header Cache-Control "no-store" always;',
              "}"]
     if state["bypass"]:
+        # A relative Location (/): the browser stays on the scheme, host and port it used, behind a proxy that ends
+        # TLS too, whatever the Host or X-Forwarded-* headers say. Never cached: the answer carries the cookie.
         lines += ["location = /%s {" % secret,
-                  '    add_header Set-Cookie "%s=%s; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax" always;'
-                  % (state["bypass_cookie"], token(name, secret)),
+                  "    absolute_redirect off;",
+                  '    add_header Set-Cookie "%s=%s; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax%s_secure" always;'
+                  % (state["bypass_cookie"], token(name, secret), v),
+                  '    add_header Cache-Control "no-store" always;',
                   "    return 302 /;",
                   "}"]
     lines += ["if (%s) {" % v, "    return 503;", "}"]

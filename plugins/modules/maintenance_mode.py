@@ -16,6 +16,13 @@ description:
   - "The bypass works the way Laravel's C(php artisan down --secret) does: visiting C(/<secret>) sets a cookie
     (named O(bypass_cookie), holding a value derived from the secret, never the secret) and redirects to C(/).
     Scripts can send the secret in the O(bypass_header) header instead."
+  - "The redirect is relative (C(Location: /)), so the browser stays on the scheme, host and port it used, behind a
+    proxy that ends TLS too; no request header decides where it goes. The cookie is C(HttpOnly) and C(SameSite=Lax),
+    and C(Secure) when the visit came over https: to nginx itself, or to a proxy in front whose
+    C(X-Forwarded-Proto) says C(https) (its first value). Such a proxy must set that header itself, replacing what
+    the client sent (HAProxy: C(http-request set-header X-Forwarded-Proto https) on its https frontend); without it
+    the cookie is not C(Secure). A client that sends the header itself only changes its own cookie. The answer is
+    never cached (C(Cache-Control: no-store))."
   - With O(expires), the host ends maintenance itself at that time through a systemd timer, whether or not the
     playbook (or anyone) comes back. The timer also checks at boot, so a host that was down at the expiry ends it
     when it starts.
@@ -133,6 +140,7 @@ options:
     default: systemctl reload nginx
 notes:
   - The server-level file records the state in its first line; maintenance is on exactly while it exists.
+  - Needs nginx 1.11.8 or later (C(absolute_redirect)).
   - The expiry service logs to the journal (C(journalctl -u opsready-maintenance-expire-<name>)).
 seealso:
   - name: Laravel maintenance mode

@@ -181,6 +181,25 @@ def test_allowlist_and_header_render_as_geo_and_maps():
     assert '"~^/%s$" 0;' % SECRET in http
 
 
+def test_the_bypass_redirects_relatively_and_its_cookie_is_secure_over_https():
+    """Behind a proxy that ends TLS nginx sees http: an absolute redirect would send the browser to http, and a
+    cookie without Secure would travel over http. test_maintenance_mode_nginx.py asks a real nginx."""
+    state = maintenance.desired(params(__import__("pathlib").Path("/x")), {"state": "absent"}, NOW)
+    http = maintenance.render_http("web-1", state, SECRET)
+    assert ('map "$scheme:$http_x_forwarded_proto" $opsready_mm_web_1_secure {\n    default "";\n'
+            '    "~^https:" "; Secure";\n    "~*^http:[ ]*https[ ]*(,|$)" "; Secure";\n}') in http
+    server = maintenance.render_server("web-1", state, SECRET, "/x/web-1.html")
+    location = server[server.index("location = /%s {" % SECRET):]
+    location = location[:location.index("}\n") + 2]
+    assert location == ("location = /%s {\n"
+                        "    absolute_redirect off;\n"
+                        '    add_header Set-Cookie "opsready_bypass=%s; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax'
+                        '$opsready_mm_web_1_secure" always;\n'
+                        '    add_header Cache-Control "no-store" always;\n'
+                        "    return 302 /;\n"
+                        "}\n" % (SECRET, maintenance.token("web-1", SECRET)))
+
+
 def test_verify_asks_nginx_and_fails_clearly_when_it_does_not_answer_503(tmp_path, host):
     answers = {(): (503, {"retry-after": "300"}), ("X-Maintenance-Bypass",): (200, {})}
     result = maintenance.apply(params(tmp_path, verify_url="http://127.0.0.1/"), host.run, now=NOW,
