@@ -25,7 +25,7 @@ import shlex
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.parse import urlsplit
+from ansible.module_utils.six.moves.urllib.parse import unquote, urlsplit
 from ansible.module_utils.urls import open_url
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
@@ -139,6 +139,12 @@ def validate(params, now):
                                 "future time" % (iso(moment), iso(now)))
     if params.get("verify_url") is not None:
         _validate_url(params["verify_url"])
+        path = unquote(urlsplit(params["verify_url"]).path) or "/"
+        if params["state"] == "present" and path in params["exempt_paths"]:
+            raise OpsreadyError("verify_url=%r: %s is one of exempt_paths, which answer normally during maintenance, "
+                                "so the 503 cannot be seen there; point verify_url at a page of the app that is not "
+                                "exempt (one that answers 200, for example /api/items in the lab)"
+                                % (params["verify_url"], path))
     _validate_command("nginx_command", params["nginx_command"])
     _validate_command("reload_command", params["reload_command"])
     try:

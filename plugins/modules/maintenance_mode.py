@@ -106,10 +106,16 @@ options:
     type: str
   verify_url:
     description:
-      - An C(http://) or C(https://) URL on this host that the site answers (for example C(http://127.0.0.1/)),
-        checked before anything changes. After the change, a request without the secret must get 503 with
-        C(Retry-After) (when off, an answer other than 503; no answer fails), and one with the bypass header must
-        get an answer other than 503.
+      - An C(http://) or C(https://) URL on this host, checked before anything changes. After the change, a request
+        without the secret must get 503 with C(Retry-After) and one with the bypass header an answer other than 503
+        (maintenance on); when off, a request must get an answer other than 503 (no answer fails).
+      - Point it at a page of the app behind nginx that answers 200, for example a read-only API page
+        (C(http://127.0.0.1/api/items) in the lab). Any status other than 503 passes (a 404 from an app that has
+        nothing at C(/) too, RV(verified) then shows it), so a page that answers 200 makes RV(verified) read as
+        proof that the requests reach the app. Whether the app is healthy is M(opsready.runbooks.health_check)'s job.
+      - Not one of O(exempt_paths), and not with this host's own address in O(allow) (the request comes from this
+        host): both pass maintenance, so the 503 could never be seen. With O(state=present), a URL whose path is one
+        of O(exempt_paths) is refused before anything changes.
     type: str
   server_dir:
     description:
@@ -156,7 +162,8 @@ EXAMPLES = r"""
     expires: "{{ '%Y-%m-%dT%H:%M:%SZ' | strftime(now(utc=true).timestamp() + 7200, utc=true) }}"
     allow: [10.0.0.0/8]
     reason: "CHG-1234 database upgrade"
-    verify_url: http://127.0.0.1/
+    # a page of the app that answers 200, not one of exempt_paths (see verify_url)
+    verify_url: http://127.0.0.1/api/items
 
 - name: Is the site in maintenance? (changes nothing)
   opsready.runbooks.maintenance_mode:
@@ -168,7 +175,7 @@ EXAMPLES = r"""
 - name: Maintenance off
   opsready.runbooks.maintenance_mode:
     state: absent
-    verify_url: http://127.0.0.1/
+    verify_url: http://127.0.0.1/api/items
 """
 
 RETURN = r"""
@@ -207,7 +214,7 @@ verified:
   returned: when O(verify_url) is set and the state changed
   type: list
   elements: str
-  sample: ["http://127.0.0.1/ -> 503", "http://127.0.0.1/ with the bypass header -> 200"]
+  sample: ["http://127.0.0.1/api/items -> 503", "http://127.0.0.1/api/items with the bypass header -> 200"]
 """
 
 from ansible.module_utils.basic import AnsibleModule

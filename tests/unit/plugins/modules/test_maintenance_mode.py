@@ -181,6 +181,7 @@ def test_allowlist_and_header_render_as_geo_and_maps():
     assert '"~^/%s$" 0;' % SECRET in http
 
 
+
 def test_the_bypass_redirects_relatively_and_its_cookie_is_secure_over_https():
     """Behind a proxy that ends TLS nginx sees http: an absolute redirect would send the browser to http, and a
     cookie without Secure would travel over http. test_maintenance_mode_nginx.py asks a real nginx."""
@@ -347,6 +348,14 @@ def test_a_bypass_request_without_an_answer_is_not_verified(tmp_path, host):
                           get=lambda url, headers: answers[tuple(headers)], clock=clock, sleep=clock.sleep)
 
 
+def test_verify_url_on_an_exempt_path_is_fine_for_turning_maintenance_off(tmp_path, host):
+    """Off, any answer other than 503 verifies, an exempt path's too: nothing to refuse."""
+    maintenance.apply(params(tmp_path), host.run, now=NOW)
+    result = maintenance.apply(params(tmp_path, state="absent", verify_url="http://127.0.0.1/health"), host.run,
+                               now=NOW, get=lambda url, headers: (200, {}))
+    assert result["after"] == {"state": "absent"} and result["verified"] == ["http://127.0.0.1/health -> 200"]
+
+
 # ------------------------------------------------------------------------------------------------------ bad input
 DROP = object()
 
@@ -388,6 +397,12 @@ BAD_INPUT = [
     ("verify-url-space", {"verify_url": "http://127.0.0.1/ health"}, "verify_url", "space or control character"),
     ("verify-url-newline", {"verify_url": "http://127.0.0.1/\n"}, "verify_url", "space or control character"),
     ("verify-url-bad-port", {"verify_url": "http://127.0.0.1:99999/"}, "verify_url", "port"),
+    # an exempt path answers normally during maintenance: the 503 could never be seen there
+    ("verify-url-exempt", {"verify_url": "http://127.0.0.1/health"}, "verify_url", "/health is one of exempt_paths"),
+    ("verify-url-exempt-encoded", {"verify_url": "http://127.0.0.1/%72eadyz"}, "verify_url",
+     "/readyz is one of exempt_paths"),
+    ("verify-url-exempt-given", {"exempt_paths": ["/ping"], "verify_url": "https://127.0.0.1:8443/ping"}, "verify_url",
+     "/ping is one of exempt_paths"),
     ("reload-command-bad-quote", {"reload_command": "systemctl reload 'nginx"}, "reload_command",
      "cannot be parsed: No closing quotation"),
     ("reload-command-empty", {"reload_command": ""}, "reload_command", "is empty"),
