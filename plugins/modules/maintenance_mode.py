@@ -114,7 +114,7 @@ options:
         nothing at C(/) too, RV(verified) then shows it), so a page that answers 200 makes RV(verified) read as
         proof that the requests reach the app. Whether the app is healthy is M(opsready.runbooks.health_check)'s job.
       - Not one of O(exempt_paths), and not with this host's own address in O(allow) (the request comes from this
-        host): both pass maintenance, so the 503 could never be seen. With O(state=present), a URL whose path is one
+        host). Both pass maintenance, so the 503 could never be seen. With O(state=present), a URL whose path is one
         of O(exempt_paths) is refused before anything changes.
     type: str
   server_dir:
