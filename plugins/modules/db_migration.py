@@ -35,8 +35,8 @@ description:
     transaction holds up the queries behind it for that long at most. It is then rolled back, tried again after a
     pause as long (O(lock_retries) times), and finally fails naming the blocking sessions (RV(blockers)).
   - Check mode returns the plan and the SQL it would run (diff mode shows it too), and changes nothing.
-  - O(backend=alembic) drives Alembic's CLI (C(alembic -c O(alembic_config))) in O(chdir). The plan and its SQL come
-    from Alembic's offline mode before anything runs; a downgrade that changes nothing but Alembic's version table
+  - O(backend=alembic) drives Alembic's CLI (C(alembic -c) with O(alembic_config)) in O(chdir). The plan and its SQL
+    come from Alembic's offline mode before anything runs; a downgrade that changes nothing but Alembic's version table
     (a C(pass) downgrade) is refused as irreversible; O(steps) resolve to a revision through C(alembic history), and
     after the run the current revision must be the target. A history that is not one line of revisions (several
     heads, or branches merged again) is refused. Alembic must answer C(alembic current -v); a command that prints

@@ -106,7 +106,7 @@ options:
               - Expectations on the JSON body, C(JMESPath expression -> expected value), as with
                 P(community.general.json_query#filter). Each expression's value must equal the expected value, as
                 JSON values - V(true) is not C(1) and V(false) is not C(0).
-              - 'Example: C({"status": "ok", "length(workers) > `1`": true}).'
+              - 'Example: V({"status": "ok", "length(workers\) > `1`": true}).'
             type: dict
           body_regex:
             description: A regular expression the body must match (Python C(re.search)).
