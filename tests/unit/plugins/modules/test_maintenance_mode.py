@@ -181,7 +181,6 @@ def test_allowlist_and_header_render_as_geo_and_maps():
     assert '"~^/%s$" 0;' % SECRET in http
 
 
-
 def test_the_bypass_redirects_relatively_and_its_cookie_is_secure_over_https():
     """Behind a proxy that ends TLS nginx sees http: an absolute redirect would send the browser to http, and a
     cookie without Secure would travel over http. test_maintenance_mode_nginx.py asks a real nginx."""
