@@ -171,6 +171,7 @@ def read_sql(path):
 TOKEN = re.compile(r"""(?P<space>\s+)|(?P<line>--[^\n]*)|(?P<block>/\*)|(?P<semi>;)
     |(?P<estring>[Ee]')|(?P<string>')|(?P<ident>")|(?P<dollar>\$(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?\$)
     |(?P<word>[A-Za-z_\x80-\uffff][\w$\x80-\uffff]*)|(?P<other>.)""", re.X | re.S)
+TOKEN_KINDS = {"word": "word", "ident": "ident", "string": "string", "estring": "string", "dollar": "string"}
 # Statements that end or start a transaction. ROLLBACK TO, SAVEPOINT and RELEASE stay inside it and are fine.
 TRANSACTION_CONTROL = {"begin": "BEGIN", "commit": "COMMIT", "end": "END", "rollback": "ROLLBACK", "abort": "ABORT",
                        ("start", "transaction"): "START TRANSACTION", ("prepare", "transaction"): "PREPARE TRANSACTION"}
@@ -180,7 +181,16 @@ def statements(sql):
     """[(line, [words])]: the top-level statements of a SQL text, each with the line it starts on and its words
     (lower case), as PostgreSQL reads them: strings ('', E'', $tag$ bodies), quoted identifiers and comments (nested
     /* */ too) hold no words, and a ; inside BEGIN ATOMIC ... END of a function does not end the statement."""
-    found, words, start, depth, line, pos = [], [], None, 0, 1, 0
+    return [(statement["line"], statement["words"]) for statement in split(sql)]
+
+
+def split(sql):
+    """[{"line", "words", "tokens"}]: the statements as statements() reads them, each with its tokens too: every
+    token but blanks and comments, in order, as (kind, text as written, offset in sql); kind is word, ident (a
+    quoted identifier, quotes included), string ('', E'' or a $tag$ body, quotes included) or symbol (one
+    character; a ; inside BEGIN ATOMIC ... END is one). A statement's words are its word tokens in lower case,
+    after "" when it starts with another token."""
+    found, current, depth, line, pos = [], None, 0, 1, 0
     while pos < len(sql):
         match = TOKEN.match(sql, pos)
         kind, text = match.lastgroup, match.group()
@@ -208,28 +218,28 @@ def statements(sql):
                     end += 1
         elif kind == "dollar":
             if pos and re.match(r"[\w$]", sql[pos - 1]):  # a$b$ is a name, $1 a parameter: not a quote
-                end = pos + 1
+                kind, end = "other", pos + 1
             else:
                 close = sql.find(text, end)
                 end = len(sql) if close < 0 else close + len(text)
-        if kind == "word":
-            word = text.lower()
-            if not words:
-                start = line
-            words.append(word)
-            if words[:2] in (["create", "function"], ["create", "procedure"]) or words[:4] in (
-                    ["create", "or", "replace", "function"], ["create", "or", "replace", "procedure"]):
-                depth += {"begin": 1, "case": 1, "end": -1}.get(word, 0)
-        elif kind == "semi" and depth <= 0:
-            if words:
-                found.append((start, words))
-            words, depth = [], 0
-        elif kind not in ("space", "line", "block") and not words:
-            start, words = line, [""]  # a statement that starts with a symbol, e.g. (SELECT 1)
+        if kind == "semi" and depth <= 0:
+            if current:
+                found.append(current)
+            current, depth = None, 0
+        elif kind not in ("space", "line", "block"):
+            if current is None:  # a statement that starts with a symbol, e.g. (SELECT 1), has "" as first word
+                current = {"line": line, "words": [] if kind == "word" else [""], "tokens": []}
+            current["tokens"].append((TOKEN_KINDS.get(kind, "symbol"), sql[pos:end], pos))
+            if kind == "word":
+                words = current["words"]
+                words.append(text.lower())
+                if words[:2] in (["create", "function"], ["create", "procedure"]) or words[:4] in (
+                        ["create", "or", "replace", "function"], ["create", "or", "replace", "procedure"]):
+                    depth += {"begin": 1, "case": 1, "end": -1}.get(words[-1], 0)
         line += sql.count("\n", pos, end)
         pos = end
-    if words:
-        found.append((start, words))
+    if current:
+        found.append(current)
     return found
 
 
