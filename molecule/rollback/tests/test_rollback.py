@@ -534,7 +534,7 @@ def test_a_refusal_says_why_for_each_host_in_its_last_words(tmp_path, hosts):
     run, evidence = rollback(tmp_path, "-e", "rollback_version=9.9.9")
     assert run.returncode != 0
     last = " ".join(run.stdout.split("Rollback stopped at")[-1].split())
-    assert "app1: version: release 9.9.9 is not installed; installed: 1.0.0, 1.1.0; app2: version: release 9.9.9 is " \
+    assert "app1: version: release 9.9.9 is not installed; installed: 1.0.0, 1.1.0, 1.2.0; app2: version: release 9.9.9 is " \
         "not installed" in last, last
     assert "One or more items failed" not in last
     assert evidence["result"] == "stopped" and "app2: version: release 9.9.9 is not installed" in evidence["stopped"]["error"]
