@@ -224,8 +224,10 @@ def test_survey_questions_set_role_options_of_their_type(template):
             assert question["type"] == "multiplechoice" and set(question["choices"]) == {"true", "false"}
         elif kind in ("int", "float"):
             assert question["type"] in (("integer",) if kind == "int" else ("integer", "float"))
-        else:
-            assert kind == "str" and question["type"] in ("text", "textarea", "password", "multiplechoice")
+        else:   # a list or dict option cannot be asked: AWX passes a text answer as a string
+            assert kind == "str", "%s: %s is a %s option; a survey answer is a string" % (
+                template["name"], question["variable"], kind)
+            assert question["type"] in ("text", "textarea", "password", "multiplechoice")
         if question["type"] == "multiplechoice" and option.get("choices"):
             assert set(question["choices"]) <= set(option["choices"])
         if "default" in question:   # what AWX would pass is a value the role accepts
@@ -233,6 +235,20 @@ def test_survey_questions_set_role_options_of_their_type(template):
                                            if key in ("type", "choices", "elements", "no_log")}}
             result = ArgumentSpecValidator(spec).validate({question["variable"]: question["default"]})
             assert not result.error_messages
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=by_name)
+def test_a_blank_answer_sent_anyway_means_the_role_default(template):
+    """AWX's UI leaves a blank answer out (the inventory's value, else the role's default). A client that sends the
+    blank anyway (the API) must get the role's default too, or be refused at launch (the bypass secret's minimum)."""
+    options = role_options(template["playbook"])
+    for question in template["survey_spec"]["spec"]:
+        if question["required"] or question["type"] not in ("text", "textarea", "password"):
+            continue
+        if launch_errors(question, {question["variable"]: ""}):
+            continue   # refused at launch: the blank never reaches the role
+        assert options[question["variable"]].get("default") == "", "%s: a blank %s would not mean the default" % (
+            template["name"], question["variable"])
 
 
 def test_the_bypass_secret_question_matches_the_module():
