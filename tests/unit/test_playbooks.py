@@ -8,7 +8,7 @@ import sys
 import pytest
 
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
-PATTERNS = {"rollback": "rollback_hosts", "maintenance_window": "maintenance_window_hosts",
+PATTERNS = {"deploy": "deploy_hosts", "rollback": "rollback_hosts", "maintenance_window": "maintenance_window_hosts",
             "release_watch": "release_watch_hosts", "health_check": "health_check_hosts"}
 
 
