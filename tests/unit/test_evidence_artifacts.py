@@ -98,3 +98,55 @@ def test_every_runbook_keeps_its_evidence_under_its_name_in_one_job(tmp_path, ch
     assert pathlib.Path(watch).parent == tmp_path / "watch" and watch.endswith(suffix + ".json")
     for runbook in kept.values():
         assert json.loads(pathlib.Path(runbook["files"][0]).read_text()) == runbook["data"]
+
+
+def deploy_state(check):
+    """What the deploy role knows when its evidence is written: a plan, and (run) a watch that rolled back."""
+    watch = {"held": False, "roll_back": True, "message": "app1 api error rate 100% > 5%: rolled back"}
+    state = {
+        "deploy_version": "1.2.0",
+        "deploy_approval": "CAB-77 approved by the on-call lead",
+        "deploy_timeline": [{"at": "2026-11-25T16:05:00.123456Z", "step": "start", "detail": "deploy of 1.2.0"}],
+        "deploy_plan": {"target_release": "1.2.0", "releases_before": {"localhost": "1.1.0"},
+                        "hosts_to_switch": ["localhost"], "schema_before": "0002", "schema_target": "0003",
+                        "schema_steps": [{"version": "0003", "name": "add_gate", "direction": "up",
+                                          "sql": "ALTER TABLE items ADD COLUMN gate text;"}],
+                        "compatibility": {"compatible": True, "findings": [], "unjudged": [], "message": "ok"},
+                        "way_back": "1.1.0", "watch_seconds": 300}}
+    if not check:
+        state.update(release_watch_outcome=watch, deploy_stopped={
+            "failed_task": "The release did not hold", "error": watch["message"], "hosts": {"localhost": "1.1.0"},
+            "schema": "0002", "rolled_back": True, "way_back": "The release watch rolled the deploy back to 1.1.0."})
+    return state
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["rolled back", "check mode"])
+def test_a_deploy_keeps_its_evidence_beside_the_watch_and_the_rollback_it_ran(tmp_path, check):
+    """A deploy whose watch rolled back: one job, three runbooks' evidence, each under its name in the artifacts
+    (AWX's job artifacts) and in opsready_evidence_dir. In check mode the deploy keeps its plan the same way."""
+    timeline = [{"at": "2026-11-25T16:10:00.123456Z", "step": "start", "detail": "rollback of localhost"}]
+    tasks = [{"name": "Deploy evidence", "ansible.builtin.import_role": {
+        "name": "opsready.runbooks.deploy", "tasks_from": "evidence"}}]
+    if not check:   # the deploy's watch.yml gives the watch its evidence directory, deploy_evidence_dir
+        tasks += [dict(release_watch_evidence(), vars={"release_watch_evidence_dir": "{{ deploy_evidence_dir }}"}),
+                  {"name": "Rollback evidence", "ansible.builtin.import_role": {
+                      "name": "opsready.runbooks.rollback", "tasks_from": "evidence"},
+                   "vars": {"rollback_timeline": timeline}}]
+    durable = tmp_path / "durable"
+    rc, stats, out = playbook(tmp_path, [local_play(vars=deploy_state(check), tasks=tasks)],
+                              "-e", "opsready_evidence_dir=%s" % durable, *(["--check"] if check else []))
+    assert rc == 0, out[-3000:]
+    kept = stats["opsready_evidence"]
+    assert sorted(kept) == (["deploy"] if check else ["deploy", "release_watch", "rollback"])
+    deploy = kept["deploy"]
+    assert deploy["data"]["result"] == ("planned (check mode)" if check else "rolled back")
+    assert deploy["data"]["approval"] == "CAB-77 approved by the on-call lead"
+    assert deploy["data"]["plan"]["way_back"] == "1.1.0"
+    suffix = "-check" if check else ""
+    assert deploy["files"] == [str(durable / ("deploy-2026-11-25T160500Z%s.%s" % (suffix, ext)))
+                               for ext in ("json", "md")]
+    report = pathlib.Path(deploy["files"][1]).read_text()
+    assert "ALTER TABLE items ADD COLUMN gate text;" in report and "- Approval: CAB-77" in report
+    for runbook in kept.values():
+        assert pathlib.Path(runbook["files"][0]).parent == durable
+        assert json.loads(pathlib.Path(runbook["files"][0]).read_text()) == runbook["data"]
