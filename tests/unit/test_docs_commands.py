@@ -29,7 +29,14 @@ DOCS = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
 YAML_FILES = sorted(p for d in ("playbooks", "roles") for p in (PROJECT / d).rglob("*.yml"))
 
 # Commands in files this change could not edit, cut today: strict xfail until they are fixed, then remove the entry.
-PENDING = {}  # (file, variable): why a documented command is known to be cut, until it is fixed
+PENDING = {  # (file, variable): why a documented command is known to be cut, until it is fixed
+    ("roles/deploy/tasks/precheck.yml", "deploy_version"):
+        "the refusal suggests -e deploy_version=<a folder under ...>: a placeholder with spaces, cut (JSON keeps it)",
+    ("roles/deploy/tasks/precheck.yml", "deploy_rollback_version"):
+        "the way-back refusal builds -e deploy_rollback_version=<release> inside a Jinja expression",
+    ("roles/rollback/tasks/stopped.yml", "deploy_version"):
+        "the way back suggests -e deploy_version=<the release that was live>: a placeholder with spaces, cut",
+}
 
 PLACEHOLDER = re.compile(r"<[^<>\s][^<>]*>|\.\.\.|\u2026")
 MARK = "opsready_placeholder"  # a placeholder while the text is split into words
@@ -163,8 +170,11 @@ def yaml_commands(path):
         else:
             found.extend((number, argv) for argv in fragment_argvs(comment))
     for number, text in scalars(yaml.compose(path.read_text())):
-        if any(suggested_values(expression.group(0)) for expression in JINJA.finditer(text)):
-            found.append((number, "a suggested -e is inside a Jinja expression: write the command as text"))
+        inside = [value for expression in JINJA.finditer(text) for value in suggested_values(expression.group(0))]
+        if inside:
+            named = [KEY.match(value).group(1) + "=..." if KEY.match(value) else value for value in inside]
+            found.append((number, "a suggested -e is inside a Jinja expression: write the command as text (-e %s)"
+                          % ", -e ".join(named)))
         # A message built with Jinja: an expression stands for a name (or a value) without spaces.
         filled = JINJA.sub(lambda m: "jinja_value" if m.group(0).startswith("{{") else "", text)
         found.extend((number, argv) for argv in fragment_argvs(filled))
@@ -240,8 +250,9 @@ COMMANDS = all_commands()
 def params():
     found = []
     for path, number, argv in COMMANDS:
+        text = argv if isinstance(argv, str) else " ".join(argv)
         reasons = [reason for (where, key), reason in PENDING.items()
-                   if where == path and re.search(r"\b%s=" % key, " ".join(argv))]
+                   if where == path and re.search(r"\b%s=" % key, text)]
         marks = [pytest.mark.xfail(strict=True, reason=reasons[0])] if reasons else []
         found.append(pytest.param(argv, id="%s:%d" % (path, number), marks=marks))
     return found
@@ -295,7 +306,7 @@ def test_a_suggestion_built_inside_a_jinja_expression_is_refused(tmp_path):
       {{ error | replace(" -e '", newline ~ "-e '") }}
 """)
     assert [(number, argv) for number, argv in yaml_commands(messages) if isinstance(argv, str)] == [
-        (4, "a suggested -e is inside a Jinja expression: write the command as text")]
+        (4, "a suggested -e is inside a Jinja expression: write the command as text (-e rollback_restore_from=...)")]
     assert [argv for number, argv in yaml_commands(messages) if not isinstance(argv, str)] == [
         ["-e", '{"rollback_restore_from": "%s"}' % TYPED, "playbook.yml"]]
 
