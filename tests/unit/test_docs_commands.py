@@ -266,8 +266,8 @@ def test_every_documented_command_keeps_its_extra_variables_whole(argv, monkeypa
 def test_the_commands_are_found():
     where = {(path, number) for path, number, argv in COMMANDS}
     expected = {"README.md", "docs/rollback.md", "docs/health_check.md", "docs/maintenance_window.md", "docs/lab.md",
-                "docs/awx.md", "playbooks/rollback.yml", "playbooks/maintenance_window.yml",
-                "roles/change_window/tasks/main.yml"}
+                "docs/awx.md", "docs/deploy.md", "playbooks/rollback.yml", "playbooks/maintenance_window.yml",
+                "playbooks/deploy.yml", "roles/change_window/tasks/main.yml"}
     assert {path for path, number in where} >= expected
     with_extra_vars = [argv for path, number, argv in COMMANDS if re.search(r"(^| )(-e|--extra-vars)", " ".join(argv))]
     assert len(COMMANDS) >= 25 and len(with_extra_vars) >= 15, (len(COMMANDS), len(with_extra_vars))
