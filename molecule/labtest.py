@@ -67,7 +67,7 @@ def curl_json(host, url, *args):
 def _ansible_env(**extra):
     """This checkout's config and collection, the lab inventory, no colour."""
     return dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"),
-                OPSREADY_LAB_STATE_DIR=str(PROJECT / ".lab"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", **extra)
+                ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", **extra)
 
 
 def ansible_playbook(playbook, *args):
