@@ -12,7 +12,7 @@ import time
 import pytest
 from labtest import PROJECT, ansible_module, ansible_playbook, psql, wait_for
 
-EXPECTED_CHECKS = 16
+EXPECTED_CHECKS = 17
 LIVENESS = ["lb1/api liveness (public, TLS)", "lb1/app1 liveness", "lb1/app2 liveness"]
 
 
@@ -67,9 +67,9 @@ def test_healthy_lab_is_all_ok_with_evidence(tmp_path):
     assert report["hosts"] == {"lb1": "ok", "app1": "ok", "app2": "ok", "db1": "ok", "db2": "ok",
                                "redis1": "skipped", "acme1": "skipped", "sink1": "skipped"}
     markdown = next((tmp_path / "evidence").glob("*.md")).read_text()
-    assert "**PASSED** (fail on critical): 16 checks, 16 ok" in markdown
+    assert "**PASSED** (fail on critical): 17 checks, 17 ok" in markdown
     assert "| lb1 | postgres replica | ok |" in markdown
-    assert "Healthy per policy fail_on critical: 16 checks" in out
+    assert "Healthy per policy fail_on critical: 17 checks" in out
 
 
 def test_check_mode_runs_every_check_and_changes_nothing(tmp_path):
@@ -107,6 +107,7 @@ def test_stopped_redis_is_the_cause_and_the_public_503_its_effect(tmp_path, host
     assert_turned(report, {
         "lb1/redis and job queue": ("critical", r"^Error 111 connecting to redis1:6379\. Connection refused\.$"),
         "lb1/api liveness (public, TLS)": ("critical", r"^HTTP 503, expected 200: <html><body><h1>503 Service"),
+        "lb1/api as users reach it (public, TLS)": ("critical", r"^HTTP 503, expected 200: <html><body><h1>503 Serv"),
     })
 
 
