@@ -119,6 +119,12 @@ def test_inside_the_window(tmp_path, hosts, lab, pending):
         cookie = headers["set-cookie"].split(";")[0]
         assert public(hosts, lab, "/api/items", "-H", "Cookie: %s" % cookie)[0] == 200
         assert public(hosts, lab, "/api/items", "-H", "Cookie: opsready_bypass=forged")[0] == 503
+        # the health check sees what users see: the site shut out is critical, not 17/17 green behind exempt paths
+        seen = ansible_playbook("playbooks/health_check.yml", "-e", "health_check_evidence_dir=%s" % (tmp_path / "hc"))
+        report = json.loads(next((tmp_path / "hc").glob("health_check-*.json")).read_text())
+        users = [c for c in report["checks"] if c["name"] == "api as users reach it (public, TLS)"]
+        assert seen.returncode != 0 and users[0]["state"] == "critical", seen.stdout[-2000:]
+        assert users[0]["reason"].startswith("maintenance: 503"), users
         # the workers are stopped: jobs queued now (by an engineer, through the bypass) wait
         assert wait_for(lambda: all(hosts[h].run("systemctl is-active demo-worker").stdout.strip() == "inactive"
                                     for h in APPS), timeout=60)
@@ -158,6 +164,8 @@ def test_inside_the_window(tmp_path, hosts, lab, pending):
     assert events(lab) == ["start", "all_clear"]
     evidence = json.loads(sorted(tmp_path.glob("maintenance_window-*.json"))[-1].read_text())
     assert evidence["result"] == "done" and evidence["migrations"] == ["0004"]
+    # the gate ran while maintenance was still on, and saw the API through the bypass, as users see it next
+    assert evidence["health"]["state"] == "ok" and evidence["health"]["total"] == 9
     assert evidence["states"]["before"]["maintenance"] == {"app1": "absent", "app2": "absent"}
     assert evidence["backup"]["size"] > 0 and evidence["backup"]["restore_list_entries"] > 0
     steps = [entry["step"] for entry in evidence["timeline"]]
@@ -329,3 +337,59 @@ def test_converge_output_and_module_output_never_hold_the_secret(hosts, lab):
                                  {"state": "present", "secret": lab["lab_maintenance_secret"]}, check=True)
     assert result["after"]["bypass"] is True
     assert lab["lab_maintenance_secret"] not in raw
+
+
+def hold(tmp_path, *args):
+    run = ansible_playbook("playbooks/maintenance.yml", "-e", "maintenance_hold_evidence_dir=%s" % tmp_path, *args)
+    evidence = sorted(tmp_path.glob("maintenance_hold-*.json"))
+    return run, json.loads(evidence[-1].read_text()) if evidence else None
+
+
+def test_hold_the_site_while_engineers_work_then_open_it_once_healthy(tmp_path, hosts, lab):
+    """Unscheduled maintenance: on with a reason and an expiry, held while engineers work, off through the gate."""
+    clear_sink(lab)
+    for bad, said in ((json.dumps({"maintenance_hold_state": "on"}), "needs a reason"),
+                      (json.dumps({"maintenance_hold_state": "on", "maintenance_hold_reason": "x",
+                                   "maintenance_hold_minutes": 0}), "a whole number from 1 to 1440")):
+        run, evidence = hold(tmp_path / "bad", "-e", bad)
+        assert run.returncode != 0 and said in " ".join(run.stdout.split()), run.stdout[-2000:]
+        assert "Nothing was changed" in " ".join(run.stdout.split()) and evidence["result"] == "stopped"
+    assert public(hosts, lab)[0] == 200 and sink(lab) == []
+
+    reason = "INC-4711: db1 disk full, engineers at work"
+    on = json.dumps({"maintenance_hold_state": "on", "maintenance_hold_reason": reason, "maintenance_hold_minutes": 30})
+    try:
+        run, evidence = hold(tmp_path, "-e", on)
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert all(public(hosts, lab)[0] == 503 for attempt in range(4))
+        assert public(hosts, lab, "/api/items", "-H", "X-Maintenance-Bypass: %s" % lab["lab_maintenance_secret"])[0] == 200
+        assert evidence["result"] == "held" and evidence["reason"] == reason
+        expires = {host: state["expires"] for host, state in evidence["maintenance"].items()}
+        assert set(expires) == {"app1", "app2"} and all(expires.values())
+        # on again: the hold is extended (a new expiry), nothing else changes
+        again, extended = hold(tmp_path / "again", "-e", on)
+        assert again.returncode == 0 and extended["result"] == "held"
+        assert all(state["expires"] >= expires[host] for host, state in extended["maintenance"].items())
+        assert lab["lab_maintenance_secret"] not in run.stdout + again.stdout + json.dumps(evidence)
+
+        # the app is broken while held: off refuses to open the site, and says it is still in maintenance
+        for h in APPS:
+            hosts[h].run("""echo '{"status": 500}' > /etc/demo/fault.json""")
+        try:
+            run, evidence = hold(tmp_path / "gate", "-e", "maintenance_hold_state=off",
+                                 "-e", "maintenance_hold_health_wait=4")
+        finally:
+            for h in APPS:
+                hosts[h].run("rm -f /etc/demo/fault.json")
+        text = " ".join(run.stdout.split())
+        assert run.returncode != 0 and "Maintenance now: app1: present, app2: present" in text, text[-3000:]
+        assert evidence["result"] == "stopped" and all(public(hosts, lab)[0] == 503 for attempt in range(4))
+
+        run, evidence = hold(tmp_path / "off", "-e", "maintenance_hold_state=off")
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert evidence["result"] == "open" and evidence["gate"]["state"] == "ok" and evidence["gate"]["total"] == 9
+        assert public(hosts, lab)[0] == 200
+        assert events(lab) == ["start", "extended", "all_clear"]
+    finally:
+        for h in APPS:
+            ansible_module(h, "opsready.runbooks.maintenance_mode", {"state": "absent"})
