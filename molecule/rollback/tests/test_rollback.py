@@ -68,6 +68,10 @@ def test_rollback_cycle_previews_keeps_data_serves_no_5xx_and_is_idempotent(tmp_
     assert evidence["plan"]["schema_steps"] == [{"version": "0002", "name": "add_item_note", "direction": "down",
                                                  "sql": "ALTER TABLE items DROP COLUMN note;\n"}]
     assert "switch app1, app2; schema 0002 -> 0001 (0002)" in run.stdout
+    tail = " ".join(run.stdout.split("PLAY RECAP")[0].split()[-60:])   # the plan again, at the end of the output
+    assert "planned (check mode). Rollback to release 1.0.0: switch app1, app2; schema 0002 -> 0001 (0002). SQL: " \
+        "ALTER TABLE items DROP COLUMN note;" in tail, tail
+    assert evidence["health"]["note"] == "check mode: the state before any change, not the result"
     assert live_releases(hosts) == {name: "releases/1.1.0" for name in APP_HOSTS} and schema(hosts) == "0001,0002"
     assert backups() == backups_before
 
