@@ -148,8 +148,8 @@ def test_a_release_that_fails_the_watch_is_rolled_back_automatically(tmp_path, l
     for name in APP_HOSTS:
         hosts[name].check_output("printf '%%s' %s > /etc/demo/fault.json && chmod 0644 /etc/demo/fault.json", fault)
     try:
-        (run, evidence), poller = under_traffic(lab, lambda: deploy(tmp_path, "-e", "deploy_version=" + NEW,
-                                                                     "-e", "deploy_watch_seconds=120"))
+        args = ("-e", "deploy_version=" + NEW, "-e", "deploy_watch_seconds=120")
+        (run, evidence), poller = under_traffic(lab, lambda: deploy(tmp_path, *args))
     finally:
         for name in APP_HOSTS:
             hosts[name].check_output("rm -f /etc/demo/fault.json")
@@ -168,8 +168,8 @@ def test_a_release_that_fails_the_watch_is_rolled_back_automatically(tmp_path, l
 
 def test_a_deploy_under_traffic_serves_every_request(tmp_path, lab, hosts):
     back_to_live(hosts)
-    (run, evidence), poller = under_traffic(lab, lambda: deploy(tmp_path, "-e", "deploy_version=" + NEW,
-                                                                 "-e", "deploy_watch_seconds=6"))
+    args = ("-e", "deploy_version=" + NEW, "-e", "deploy_watch_seconds=6")
+    (run, evidence), poller = under_traffic(lab, lambda: deploy(tmp_path, *args))
     assert run.returncode == 0, said(run)[-3000:]
     assert poller.failures == [] and poller.codes[200] > 50, (poller.failures[:10], poller.codes)
     assert on(hosts, NEW) and schema(hosts) == "0001,0002,0003"
