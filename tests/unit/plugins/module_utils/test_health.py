@@ -404,7 +404,7 @@ def test_a_hung_probe_is_given_up_at_its_timeout_and_not_started_again_while_hun
         release.wait(30)
         raise OSError("stale file handle")
 
-    monkeypatch.setattr(health.os, "statvfs", hung_statvfs)
+    monkeypatch.setattr(health.disk.os, "statvfs", hung_statvfs)
     check = prepared({"name": "nfs", "timeout": 0.3, "disk": {"path": str(tmp_path)}})[0]
     threads = threading.active_count()
     start = time.monotonic()
@@ -463,7 +463,7 @@ def test_tls_reads_an_untrusted_certificate_and_grades_its_expiry(https_server):
     assert result["reason"].split("; ") == [
         "certificate not trusted for localhost: self-signed certificate",
         "certificate does not cover api.example (it names localhost)",
-        "certificate expires in %s days below the critical threshold 7 days" % health._num(
+        "certificate expires in %s days below the critical threshold 7 days" % health.grading.num(
             result["observed"]["days_left"])]
 
 
@@ -480,7 +480,7 @@ def test_tls_trusted_certificate_only_grades_expiry(https_server):
     ("*.example.com", "a.b.example.com", False), ("API.example.com", "api.example.com", True),
 ])
 def test_certificate_name_coverage(pattern, name, covered):
-    assert health._covers(pattern, name) is covered
+    assert health.tls._covers(pattern, name) is covered
 
 
 # ------------------------------------------------------------------------------------------- postgres
@@ -767,7 +767,7 @@ def sweeps(monkeypatch, *states):
         state = states.pop(0) if len(states) > 1 else states[0]
         return [{"name": "a", "state": state}]
 
-    monkeypatch.setattr(health, "sweep", sweep)
+    monkeypatch.setattr(health.running, "sweep", sweep)
 
 
 class Clock:
@@ -890,7 +890,7 @@ def test_metrics_error_rate_and_p95_over_the_window_only(app_metrics):
     url, serve = app_metrics
     serve("api", 500, 0.01, 50)      # before the window: must not count
     check = metrics_check(url)
-    check["spec"]["_previous"] = health._scrape(check["spec"], health.Budget(5))
+    check["spec"]["_previous"] = health.metrics._scrape(check["spec"], health.Budget(5))
     serve("api", 200, 0.03, 90)
     serve("api", 500, 3.0, 10)
     serve("health", 503, 0.01, 500)  # not an api request: not counted (match)
@@ -906,13 +906,13 @@ def test_metrics_error_rate_and_p95_over_the_window_only(app_metrics):
 def test_metrics_healthy_window_and_its_thresholds(app_metrics):
     url, serve = app_metrics
     check = metrics_check(url, p95_ms={"warning": 40})
-    check["spec"]["_previous"] = health._scrape(check["spec"], health.Budget(5))
+    check["spec"]["_previous"] = health.metrics._scrape(check["spec"], health.Budget(5))
     serve("api", 200, 0.03, 99)
     serve("api", 404, 0.03, 1)       # a client error is not an error of the app
     result = health.run_check(check)
     assert result["state"] == "warning" and "p95 latency 48.8 ms reached the warning threshold 40 ms" in result["reason"]
     assert result["observed"]["error_rate_pct"] == 0.0
-    check["spec"]["_previous"] = health._scrape(check["spec"], health.Budget(5))
+    check["spec"]["_previous"] = health.metrics._scrape(check["spec"], health.Budget(5))
     serve("api", 200, 0.01, 30)      # the next sweep judges only what came after the previous one
     result = health.run_check(check)
     assert (result["state"], result["observed"]["requests"]) == ("ok", 30)
