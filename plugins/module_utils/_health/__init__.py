@@ -18,7 +18,7 @@ sweep, run), net (Budget, connect, TLS contexts), request (HTTP within a budget)
 from __future__ import annotations
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._health.grading import (
-    FAILING, RANK, THRESHOLDS, grade, message, summarize, worst)
+    FAILING, METRICS, RANK, THRESHOLDS, grade, message, summarize, worst)
 from ansible_collections.opsready.runbooks.plugins.module_utils._health.http import MAINTENANCE_MARKER
 from ansible_collections.opsready.runbooks.plugins.module_utils._health.metrics import (
     increase, parse_metrics, quantile)
@@ -29,6 +29,6 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._health.running 
 from ansible_collections.opsready.runbooks.plugins.module_utils._health.validation import (
     TYPES, check_settings, prepare, secrets)
 
-__all__ = ["BODY_LIMIT", "Budget", "FAILING", "MAINTENANCE_MARKER", "NEEDS_MONITOR", "RANK", "THRESHOLDS", "TYPES",
-           "check_settings", "grade", "increase", "judge_postgres", "mask_url", "message", "parse_metrics", "prepare",
-           "quantile", "run", "run_check", "secrets", "summarize", "sweep", "worst"]
+__all__ = ["BODY_LIMIT", "Budget", "FAILING", "MAINTENANCE_MARKER", "METRICS", "NEEDS_MONITOR", "RANK", "THRESHOLDS",
+           "TYPES", "check_settings", "grade", "increase", "judge_postgres", "mask_url", "message", "parse_metrics",
+           "prepare", "quantile", "run", "run_check", "secrets", "summarize", "sweep", "worst"]
