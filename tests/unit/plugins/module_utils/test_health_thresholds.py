@@ -51,8 +51,8 @@ def test_the_module_doc_states_the_body_limits_and_the_redirects():
 
 def test_the_module_examples_watch_with_the_default_error_rate_and_p95():
     titles = [task["name"] for task in yaml.safe_load(health_check.EXAMPLES)]
-    said = "error rate (%s %% critical) and p95 (%s s)" % (num(health.THRESHOLDS["error_rate_pct"]["critical"]),
-                                                         num(health.THRESHOLDS["p95_ms"]["critical"] / 1000))
+    error_rate, p95_ms = health.THRESHOLDS["error_rate_pct"]["critical"], health.THRESHOLDS["p95_ms"]["critical"]
+    said = "error rate (%s %% critical) and p95 (%s s)" % (num(error_rate), num(p95_ms / 1000))
     assert [title for title in titles if said in title]
 
 
