@@ -1,7 +1,11 @@
 """_rollback_plan: the rollback's pre-checks as pure functions (roles/rollback/tasks/precheck.yml calls them through
 the filters of plugins/filter/rollback_plan.py). Inputs are shaped as opsready.runbooks.release and db_migration
 return them; the messages asserted here are the ones the lab tests (molecule/rollback, molecule/deploy) read."""
+import shlex
+
 import pytest
+from ansible.parsing.dataloader import DataLoader
+from ansible.utils import vars as ansible_vars
 from ansible_collections.opsready.runbooks.plugins.module_utils import _rollback_plan as planner
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
@@ -208,6 +212,24 @@ def test_the_plan_of_a_restore_names_the_dump():
     plan = planner.plan(restore["preview"], *RELEASE, restore_from="/var/backups/x.pgc", backup_host="db1")
     assert plan["schema_restore_from"] == "db1:/var/backups/x.pgc"
     assert plan["schema_versions"] == ["0002"] and plan["schema_steps"] == []
+
+
+# ------------------------------------------------------------------------------------- the commands they suggest
+def suggested(message, monkeypatch):
+    """What ansible-playbook makes of the message's -e argument, copied as printed (prose punctuation after it left
+    out). tests/unit/test_docs_commands.py checks the suggestions written in YAML; these are written here."""
+    value = shlex.split(message[message.index(" -e "):])[1].rstrip(".")
+    with monkeypatch.context() as patch:
+        patch.setattr(ansible_vars.context, "CLIARGS", {"extra_vars": (value,)})
+        patch.setattr(ansible_vars.load_extra_vars, "extra_vars", None, raising=False)
+        return dict(ansible_vars.load_extra_vars(DataLoader()))
+
+
+def test_the_suggested_extra_vars_come_whole(monkeypatch):
+    refused = planner.refusal({"failed": True, "msg": "0002 cannot be undone"}, "0001", "db1")
+    assert suggested(refused, monkeypatch) == {"rollback_restore_from": "<its path on db1>"}
+    newer = planner.release_plan([checked("app1", "1.1.0", "1.2.0")])["newer"]
+    assert suggested(newer, monkeypatch) == {"deploy_version": "1.2.0"}
 
 
 # --------------------------------------------------------------------------------------------------- bad input
