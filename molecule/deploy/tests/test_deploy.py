@@ -5,9 +5,10 @@ and forward again in each way a deploy can end. The lab is left on its live rele
 happens.
 """
 import json
+import subprocess
 
 import pytest
-from labtest import Poller, ansible_playbook, psql, recap_changed
+from labtest import PROJECT, Poller, _ansible_env, ansible_playbook, psql, recap_changed
 
 APP_HOSTS = ("app1", "app2")
 LIVE, NEW = "1.1.0", "1.2.0"
@@ -142,31 +143,74 @@ def test_check_mode_shows_the_plan_at_the_end_and_changes_nothing(tmp_path, host
     assert backups(hosts) == taken
 
 
-def test_a_release_that_fails_the_watch_is_rolled_back_automatically(tmp_path, lab, hosts):
-    back_to_live(hosts)
-    fault = json.dumps({"release": NEW, "api_status": 500})
+def fault(hosts, spec=None):
     for name in APP_HOSTS:
-        hosts[name].check_output("printf '%%s' %s > /etc/demo/fault.json && chmod 0644 /etc/demo/fault.json", fault)
+        if spec is None:
+            hosts[name].check_output("rm -f /etc/demo/fault.json")
+        else:
+            hosts[name].check_output("printf '%%s' %s > /etc/demo/fault.json && chmod 0644 /etc/demo/fault.json",
+                                     json.dumps(spec))
+
+
+def test_a_release_that_fails_the_health_gate_is_rolled_back_automatically(tmp_path, lab, hosts):
+    """1.2.0's API fails every request from the start: the gate (the API as users reach it) stops the deploy after
+    both hosts and the schema moved, and the rollback takes them back (deploy_rollback_on_failure)."""
+    back_to_live(hosts)
+    fault(hosts, {"release": NEW, "api_status": 500})
     try:
-        args = ("-e", "deploy_version=" + NEW, "-e", "deploy_watch_seconds=120")
+        args = ("-e", "deploy_version=" + NEW, "-e", "deploy_health_wait=4")
         (run, evidence), poller = under_traffic(lab, lambda: deploy(tmp_path, *args))
     finally:
-        for name in APP_HOSTS:
-            hosts[name].check_output("rm -f /etc/demo/fault.json")
+        fault(hosts)
     text = said(run)
     assert run.returncode != 0
-    assert "The release watch rolled the deploy back to 1.1.0" in text, text[-3000:]
-    assert evidence["deploy"]["result"] == "rolled back"
-    assert evidence["deploy"]["watch"]["roll_back"] is True
-    assert evidence["rollback"]["result"] == "done"
-    assert evidence["rollback"]["plan"]["target_release"] == LIVE
+    assert 'Deploy stopped at "Health gate - wait until every check passes": 9 checks: 8 ok, 1 critical; failing ' \
+        "(fail_on=critical): api as users reach it (public, TLS) is critical: HTTP 500" in text, text[-3000:]
+    assert "The automatic rollback (deploy_rollback_on_failure) rolled the deploy back to 1.1.0" in text
+    assert evidence["deploy"]["result"] == "rolled back" and evidence["deploy"]["watch"] is None
+    assert evidence["rollback"]["result"] == "done" and evidence["rollback"]["plan"]["target_release"] == LIVE
     assert evidence["rollback"]["change_window"]["override_reason"].startswith(
-        "automatic rollback, the release did not hold: app1 api error rate and p95: error rate 100%")
+        'automatic rollback, the deploy of 1.2.0 stopped at "Health gate - wait until every check passes"')
     assert on(hosts, LIVE) and schema(hosts) == "0001,0002"
     assert poller.codes[500] > 0 and poller.codes[200] > 0
 
 
-def test_a_deploy_under_traffic_serves_every_request(tmp_path, lab, hosts):
+def test_a_release_that_degrades_during_the_watch_is_rolled_back_automatically(tmp_path, lab, hosts):
+    """1.2.0 passes the gate, then its API starts failing (the fault switched on once the watch runs): the watch sees
+    the app's own error rate pass 5 % and rolls back to the release that was live."""
+    back_to_live(hosts)
+    command = ["ansible-playbook", str(PROJECT / "playbooks/deploy.yml"), "-e", "deploy_evidence_dir=%s" % tmp_path,
+               "-e", "release_watch_interval=2", "-e", "deploy_version=" + NEW, "-e", "deploy_watch_seconds=120"]
+    poller = Poller(lab)
+    poller.start()
+    try:
+        proc = subprocess.Popen(command, cwd=PROJECT, env=_ansible_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("TASK [opsready.runbooks.release_watch : Watch the release on every app host"):
+                fault(hosts, {"release": NEW, "api_status": 500})
+        proc.wait(timeout=600)
+    finally:
+        fault(hosts)
+        poller.stop.set()
+        poller.join()
+    text = " ".join("".join(lines).split())
+    assert proc.returncode != 0
+    assert "The release watch rolled the deploy back to 1.1.0" in text, text[-3000:]
+    deployed = json.loads(sorted(tmp_path.glob("deploy-*.json"))[-1].read_text())
+    rolled = json.loads(sorted(tmp_path.glob("rollback-*.json"))[-1].read_text())
+    assert deployed["result"] == "rolled back" and deployed["watch"]["roll_back"] is True
+    assert deployed["health"]["state"] == "ok"                  # the gate passed: the watch caught it
+    assert rolled["result"] == "done" and rolled["plan"]["target_release"] == LIVE
+    assert rolled["change_window"]["override_reason"].startswith(
+        "automatic rollback, the release did not hold: app1 api error rate and p95: error rate")
+    assert on(hosts, LIVE) and schema(hosts) == "0001,0002"
+    assert poller.codes[500] > 0 and poller.codes[200] > 0
+
+
+def test_a_deploy_and_its_rollback_under_traffic_serve_every_request(tmp_path, lab, hosts):
     back_to_live(hosts)
     args = ("-e", "deploy_version=" + NEW, "-e", "deploy_watch_seconds=6")
     (run, evidence), poller = under_traffic(lab, lambda: deploy(tmp_path, *args))
@@ -184,3 +228,7 @@ def test_a_deploy_under_traffic_serves_every_request(tmp_path, lab, hosts):
     again, evidence = deploy(tmp_path, "-e", "deploy_version=" + NEW)
     assert again.returncode == 0 and set(recap_changed(again.stdout).values()) == {0}
     assert evidence["deploy"]["plan"]["hosts_to_switch"] == [] and evidence["deploy"]["watch"] is None
+
+    back, backward = under_traffic(lab, lambda: ansible_playbook("playbooks/rollback.yml", "-e", "rollback_version=" + LIVE))
+    assert back.returncode == 0 and backward.failures == [], (said(back)[-2000:], backward.failures[:10])
+    assert on(hosts, LIVE) and schema(hosts) == "0001,0002"
