@@ -155,8 +155,8 @@ def test_deploy_in_check_mode_without_a_release_is_refused_and_says_how_to_name_
     assert json.loads((artifacts / "command").read_text())["command"][1] == "--check"   # env/cmdline: job type
     finished(runner, artifacts, "failed", 2)
     first = refusals(artifacts)[0]
-    assert first == ("The release to deploy is named", "Name the release to deploy: -e deploy_version=<a folder "
-                     "under /srv/app/releases>. Nothing was changed.")
+    assert first == ("The release to deploy is named", "Name the release to deploy, a folder under /srv/app/releases: "
+                     "-e '{\"deploy_version\": \"<release>\"}'. Nothing was changed.")
     stopped = evidence(artifacts, "deploy")["data"]
     assert (stopped["result"], stopped["stopped"]["failed_task"]) == ("stopped", "The release to deploy is named")
     assert stopped["stopped"]["way_back"].startswith("Nothing was changed (check mode).")

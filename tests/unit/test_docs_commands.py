@@ -29,14 +29,7 @@ DOCS = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
 YAML_FILES = sorted(p for d in ("playbooks", "roles") for p in (PROJECT / d).rglob("*.yml"))
 
 # Commands in files this change could not edit, cut today: strict xfail until they are fixed, then remove the entry.
-PENDING = {  # (file, variable): why a documented command is known to be cut, until it is fixed
-    ("roles/deploy/tasks/precheck.yml", "deploy_version"):
-        "the refusal suggests -e deploy_version=<a folder under ...>: a placeholder with spaces, cut (JSON keeps it)",
-    ("roles/deploy/tasks/precheck.yml", "deploy_rollback_version"):
-        "the way-back refusal builds -e deploy_rollback_version=<release> inside a Jinja expression",
-    ("roles/rollback/tasks/stopped.yml", "deploy_version"):
-        "the way back suggests -e deploy_version=<the release that was live>: a placeholder with spaces, cut",
-}
+PENDING = {}  # (file, variable): why a documented command is known to be cut, until it is fixed
 
 PLACEHOLDER = re.compile(r"<[^<>\s][^<>]*>|\.\.\.|\u2026")
 MARK = "opsready_placeholder"  # a placeholder while the text is split into words

@@ -110,7 +110,8 @@ def test_rollback_cycle_previews_keeps_data_serves_no_5xx_and_is_idempotent(tmp_
 
 # --------------------------------------------------------------------------- restore instead of down migrations
 DATA = "SELECT count(*) || ':' || md5(string_agg(id || '/' || name, ',' ORDER BY id)) FROM items"
-DOWN_0002 = "/srv/demo/releases/1.1.0/migrations/0002_add_item_note.down.sql"
+# The rollback reads every down migration from the newest installed release (1.2.0 in the lab).
+DOWN_0002 = "/srv/demo/releases/1.2.0/migrations/0002_add_item_note.down.sql"
 
 
 def insert_items(hosts, marker, count=10):
@@ -128,7 +129,8 @@ KEPT_0002 = "/root/0002_add_item_note.down.sql.kept"   # outside the migrations 
 
 
 def replace_down_0002(hosts, sql):
-    """Release 1.1.0's down migration on both app hosts: None removes it (irreversible). Undone by restore_down_0002."""
+    """The newest release's down migration 0002 on both app hosts: None removes it (irreversible). Undone by
+    restore_down_0002."""
     for name in APP_HOSTS:
         hosts[name].check_output("test -e %s || cp -p %s %s" % (KEPT_0002, DOWN_0002, KEPT_0002))
         hosts[name].check_output("rm -f %s" % DOWN_0002 if sql is None else "printf '%%s\\n' %s > %s" % (_quote(sql), DOWN_0002))
