@@ -114,3 +114,14 @@ class Poller(threading.Thread):
                 self.codes["error"] += 1
                 self.failures.append((time.strftime("%H:%M:%S"), repr(e)))
             time.sleep(0.05)
+
+
+def under_traffic(lab, action):
+    """Run action() while a client polls the API through the load balancer; (its result, the poller)."""
+    poller = Poller(lab)
+    poller.start()
+    try:
+        return action(), poller
+    finally:
+        poller.stop.set()
+        poller.join()

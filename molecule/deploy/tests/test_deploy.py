@@ -8,7 +8,7 @@ import json
 import subprocess
 
 import pytest
-from labtest import PROJECT, Poller, _ansible_env, ansible_playbook, psql, recap_changed
+from labtest import PROJECT, Poller, _ansible_env, ansible_playbook, psql, recap_changed, under_traffic
 
 APP_HOSTS = ("app1", "app2")
 LIVE, NEW = "1.1.0", "1.2.0"
@@ -48,16 +48,6 @@ def deploy(tmp_path, *args):
                            "-e", "release_watch_interval=2", *args)
     found = {kind: sorted(tmp_path.glob(kind + "-*.json")) for kind in ("deploy", "rollback", "release_watch")}
     return run, {kind: json.loads(paths[-1].read_text()) if paths else None for kind, paths in found.items()}
-
-
-def under_traffic(lab, action):
-    poller = Poller(lab)
-    poller.start()
-    try:
-        return action(), poller
-    finally:
-        poller.stop.set()
-        poller.join()
 
 
 def said(run):

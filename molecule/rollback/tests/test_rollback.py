@@ -12,7 +12,7 @@ import time
 import uuid
 
 import pytest
-from labtest import PROJECT, Poller, _ansible_env, ansible_module, ansible_playbook, psql, recap_changed, wait_for
+from labtest import PROJECT, Poller, _ansible_env, ansible_module, ansible_playbook, psql, recap_changed, under_traffic, wait_for
 
 APP_HOSTS = ("app1", "app2")
 
@@ -585,17 +585,6 @@ def watch(tmp_path, *args):
                            "-e", "rollback_evidence_dir=%s" % tmp_path, "-e", "release_watch_interval=2", *args)
     found = {kind: sorted(tmp_path.glob(kind + "-*.json")) for kind in ("release_watch", "rollback")}
     return run, {kind: json.loads(paths[-1].read_text()) if paths else None for kind, paths in found.items()}
-
-
-def under_traffic(lab, action):
-    """Run action() while a client polls the API through the load balancer; (its result, the poller)."""
-    poller = Poller(lab)
-    poller.start()
-    try:
-        return action(), poller
-    finally:
-        poller.stop.set()
-        poller.join()
 
 
 def test_a_release_that_holds_is_left_alone(tmp_path, lab, hosts):
