@@ -43,7 +43,7 @@ package() {
 
 unit() {
   log "unit tests"
-  python -m pytest -q tests/unit
+  python -m pytest -q -n 3 tests/unit
 }
 
 molecule_all() {
