@@ -126,6 +126,56 @@ def pg_admin(pg_server):
     return connect
 
 
+def _scratch_database(pg_server, pg_admin, prefix):
+    """A database of its own on pg_server, dropped afterwards: the connection options the modules take."""
+    import uuid
+    name = "%s_%s" % (prefix, uuid.uuid4().hex[:10])
+    admin = pg_admin()
+    with admin.cursor() as cur:
+        cur.execute("CREATE DATABASE %s" % name)
+    yield {key: pg_server[key] for key in ("login_host", "login_port", "login_user", "login_password")} | {
+        "login_db": name}
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        cur.execute("DROP DATABASE %s" % name)
+    admin.close()
+
+
+@pytest.fixture
+def db(pg_server, pg_admin):
+    """A database of its own for each test."""
+    yield from _scratch_database(pg_server, pg_admin, "db")
+
+
+@pytest.fixture(scope="module")
+def module_db(pg_server, pg_admin):
+    """A database of its own for a test module."""
+    yield from _scratch_database(pg_server, pg_admin, "mod")
+
+
+# An Alembic env.py that runs online (a real connection) and offline (--sql, the preview).
+ALEMBIC_ENV = """
+from alembic import context
+from sqlalchemy import create_engine
+
+url = context.config.get_main_option("sqlalchemy.url")
+if context.is_offline_mode():
+    context.configure(url=url, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    with create_engine(url).connect() as connection:
+        context.configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+"""
+
+
+@pytest.fixture(scope="session")
+def alembic_env():
+    return ALEMBIC_ENV
+
+
 def _stop(proc, timeout=20):
     proc.terminate()
     try:

@@ -7,7 +7,6 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -19,21 +18,6 @@ from ansible_collections.opsready.runbooks.plugins.modules import db_migration
 PROJECT = pathlib.Path(__file__).resolve().parents[4]
 DEMO = PROJECT / "lab" / "demo_app" / "migrations"
 CONTRACT = "-- 1.2.0 no longer reads the note\nALTER TABLE items DROP COLUMN note;\n"
-ENV = """
-from alembic import context
-from sqlalchemy import create_engine
-
-url = context.config.get_main_option("sqlalchemy.url")
-if context.is_offline_mode():
-    context.configure(url=url, literal_binds=True)
-    with context.begin_transaction():
-        context.run_migrations()
-else:
-    with create_engine(url).connect() as connection:
-        context.configure(connection=connection)
-        with context.begin_transaction():
-            context.run_migrations()
-"""
 
 
 def run_module(capsys, args, check_mode=True):
@@ -65,18 +49,6 @@ def test_bad_input_is_a_filter_error(steps, acknowledged, message):
 
 
 # ------------------------------------------------------------------------------------------ what the module gives
-@pytest.fixture
-def db(pg_server, pg_admin):
-    name = "compat_%s" % uuid.uuid4().hex[:10]
-    admin = pg_admin()
-    with admin.cursor() as cur:
-        cur.execute("CREATE DATABASE %s" % name)
-    yield {key: pg_server[key] for key in ("login_host", "login_port", "login_user", "login_password")} | {
-        "login_db": name}
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        cur.execute("DROP DATABASE %s" % name)
-    admin.close()
 
 
 @pytest.fixture
@@ -111,12 +83,12 @@ def test_the_builtin_backends_check_mode_plan(capsys, db, release):
     assert result["sql"] == [] and migration_compat(result["sql"])["message"] == "No pending migration: nothing to judge."
 
 
-def test_the_alembic_backends_check_mode_plan(capsys, tmp_path):
+def test_the_alembic_backends_check_mode_plan(capsys, tmp_path, alembic_env):
     """Alembic's offline SQL per revision, on SQLite; nothing pending leaves sql out of the result."""
     (tmp_path / "migrations" / "versions").mkdir(parents=True)
     (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = migrations\nsqlalchemy.url = sqlite:///%s\n"
                                           % (tmp_path / "app.db"))
-    (tmp_path / "migrations" / "env.py").write_text(ENV)
+    (tmp_path / "migrations" / "env.py").write_text(alembic_env)
     (tmp_path / "migrations" / "script.py.mako").write_text("")
     for rev, down, up in [("a1", None, "CREATE TABLE flights (id integer, gate text)"),
                           ("b2", "a1", "ALTER TABLE flights DROP COLUMN gate")]:

@@ -8,21 +8,6 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.opsready.runbooks.plugins.modules import db_migration
 
-ENV = '''
-from alembic import context
-from sqlalchemy import create_engine
-
-url = context.config.get_main_option("sqlalchemy.url")
-if context.is_offline_mode():
-    context.configure(url=url, literal_binds=True)
-    with context.begin_transaction():
-        context.run_migrations()
-else:
-    with create_engine(url).connect() as connection:
-        context.configure(connection=connection)
-        with context.begin_transaction():
-            context.run_migrations()
-'''
 
 REVISION = '''
 from alembic import op
@@ -45,11 +30,11 @@ REVISIONS = [("a1", None, "CREATE TABLE flights (id integer)", 'op.execute("DROP
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, alembic_env):
     (tmp_path / "migrations" / "versions").mkdir(parents=True)
     (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = migrations\nsqlalchemy.url = sqlite:///%s\n"
                                           % (tmp_path / "app.db"))
-    (tmp_path / "migrations" / "env.py").write_text(ENV)
+    (tmp_path / "migrations" / "env.py").write_text(alembic_env)
     (tmp_path / "migrations" / "script.py.mako").write_text("")
     for rev, down, up, down_sql in REVISIONS:
         (tmp_path / "migrations" / "versions" / ("%s.py" % rev)).write_text(REVISION.format(

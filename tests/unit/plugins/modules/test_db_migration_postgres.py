@@ -3,7 +3,6 @@ migrations, its transaction, its locks and its migrations table, each proved on 
 import json
 import threading
 import time
-import uuid
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -20,21 +19,6 @@ MIGRATIONS = {
     "0003_add_gate.up.sql": "ALTER TABLE items ADD COLUMN gate text;\n",
     "0003_add_gate.down.sql": "ALTER TABLE items DROP COLUMN gate;\n",
 }
-
-
-@pytest.fixture
-def db(pg_server, pg_admin):
-    """A database of its own for each test: the connection options the module takes."""
-    name = "dbm_%s" % uuid.uuid4().hex[:10]
-    admin = pg_admin()
-    with admin.cursor() as cur:
-        cur.execute("CREATE DATABASE %s" % name)
-    yield {key: pg_server[key] for key in ("login_host", "login_port", "login_user", "login_password")} | {
-        "login_db": name}
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        cur.execute("DROP DATABASE %s" % name)
-    admin.close()
 
 
 def connect(db, **kwargs):
