@@ -7,20 +7,8 @@ from __future__ import annotations
 # The documentation of each filter is in its YAML file next to this one (rollback_plan.yml, rollback_problems.yml, ...):
 # ansible-doc reads a .py file's DOCUMENTATION for every filter the file holds.
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.opsready.runbooks.plugins.module_utils import _rollback_plan as planner
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
-
-
-def _filter(name, function):
-    """The pure function as a filter: its refusal of odd input becomes a filter error that names the filter."""
-    def run(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except OpsreadyError as e:
-            raise AnsibleFilterError("%s: %s" % (name, e))
-    run.__name__ = name
-    return run
+from ansible_collections.opsready.runbooks.plugins.plugin_utils._filters import as_filter
 
 
 FILTERS = {
@@ -36,4 +24,4 @@ FILTERS = {
 
 class FilterModule:
     def filters(self):
-        return {name: _filter(name, function) for name, function in FILTERS.items()}
+        return {name: as_filter(name, function) for name, function in FILTERS.items()}

@@ -116,7 +116,8 @@ def deploy_state(check):
     if not check:
         state.update(release_watch_outcome=watch, deploy_stopped={
             "failed_task": "The release did not hold", "error": watch["message"], "hosts": {"localhost": "1.1.0"},
-            "schema": "0002", "rolled_back": True, "way_back": "The release watch rolled the deploy back to 1.1.0."})
+            "unreachable": {}, "now": "localhost on 1.1.0", "schema": "0002", "rolled_back": True,
+            "way_back": "The release watch rolled the deploy back to 1.1.0."})
     return state
 
 

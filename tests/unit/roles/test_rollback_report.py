@@ -23,6 +23,8 @@ STOPPED = {
     "error": "0003_add_item_tags cannot be undone: its down migration is empty. Give that backup, taken at schema "
              "0002, with %s (what was written since it is kept in the database it replaces)" % SUGGESTION,
     "hosts": {"app1": "1.2.0", "app2": "1.2.0"},
+    "unreachable": {},
+    "now": "app1 on 1.2.0, app2 on 1.2.0",
     "schema": "0003",
     "way_back": "Hosts not yet switched still run 1.2.0; the ones switched run 1.1.0. Run the rollback again once the "
                 "cause is fixed. The backup taken before the schema changed: %s on db1 (the role "

@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
+"""What the runbook skeleton reports about hosts: where each one is after a stop (a host that died is a state,
+not a crash), and what an earlier run left behind (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import posixpath
+
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+
+
+def _results(results, what):
+    if not isinstance(results, list) or not all(isinstance(r, dict) and "item" in r for r in results):
+        raise OpsreadyError("%s: expected the results of a loop over hosts (a list of dicts with item)" % what)
+    return results
+
+
+def _reason(result):
+    return " ".join(str(result.get("msg") or "unreachable").split())
+
+
+def hosts_now(results, last_known=None, at=""):
+    """Where each host's live link points, from the results of an ansible.builtin.stat loop over the hosts run with
+    ignore_unreachable. Returns {hosts: {host: version, or 'unreachable'}, unreachable: {host: {at, last_known,
+    reason}}, text: 'app1 on 1.0.0, app2 unreachable at ... (last known on 1.1.0)'}."""
+    last_known = last_known or {}
+    if not isinstance(last_known, dict):
+        raise OpsreadyError("hosts_now: last_known must be a dict of host: version")
+    hosts, unreachable, words = {}, {}, []
+    for result in _results(results, "hosts_now"):
+        host = str(result["item"])
+        if result.get("unreachable"):
+            known = last_known.get(host)
+            hosts[host] = "unreachable"
+            unreachable[host] = {"at": at, "last_known": known, "reason": _reason(result)}
+            words.append("%s unreachable%s%s" % (host, " at %s" % at if at else "",
+                                                 " (last known on %s)" % known if known else ""))
+            continue
+        stat = result.get("stat") or {}
+        target = stat.get("lnk_target")
+        version = posixpath.basename(target.rstrip("/")) if target else "unknown"
+        hosts[host] = version
+        words.append("%s on %s" % (host, version))
+    return {"hosts": hosts, "unreachable": unreachable, "text": ", ".join(words)}
+
+
+def _by_host(results, what):
+    return [(str(r["item"]), r) for r in _results(results or [], what)]
+
+
+def leftovers(maintenance=None, workers=None, lb=None, services=None):
+    """What an earlier run may have left on the app hosts, from three read-only loops run with ignore_unreachable:
+    maintenance (opsready.runbooks.maintenance_mode in check mode, item = host), workers (`systemctl is-active
+    <services>`, item = host) and lb (opsready.runbooks.haproxy_server in check mode, item = [load balancer, host]).
+    Returns {hosts: {host: [what is left, ...]}, text: 'app1: maintenance on since ...; app2: in MAINT on lb1'}
+    (a host with nothing left is not listed), and the hosts by kind: maintenance, workers_stopped, out_of_rotation,
+    unreachable (lists in the order found)."""
+    found = {}
+    kinds = {"maintenance": [], "workers_stopped": [], "out_of_rotation": [], "unreachable": []}
+
+    def add(host, what, kind):
+        if what not in found.setdefault(host, []):
+            found[host].append(what)
+        if host not in kinds[kind]:
+            kinds[kind].append(host)
+
+    for host, r in _by_host(maintenance, "leftovers (maintenance)"):
+        if r.get("unreachable"):
+            add(host, "unreachable (%s)" % _reason(r), "unreachable")
+            continue
+        before = r.get("before") or {}
+        if before.get("state") == "present":
+            add(host, "maintenance on%s%s" % (" since %s" % before["since"] if before.get("since") else "",
+                                              " (%s)" % before["reason"] if before.get("reason") else ""),
+                "maintenance")
+    services = list(services or [])
+    for host, r in _by_host(workers, "leftovers (workers)"):
+        if r.get("unreachable"):
+            add(host, "unreachable (%s)" % _reason(r), "unreachable")
+            continue
+        if r.get("skipped"):
+            continue
+        states = str(r.get("stdout") or "").split()
+        stopped = ["%s %s" % (name, state) for name, state in zip(services, states) if state != "active"]
+        if stopped:
+            add(host, "workers not running: %s" % ", ".join(stopped), "workers_stopped")
+    for _, r in _by_host(lb, "leftovers (lb)"):
+        item = r["item"]
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise OpsreadyError("leftovers (lb): each item must be [load balancer, host], got %r" % (item,))
+        balancer, host = str(item[0]), str(item[1])
+        if r.get("unreachable"):
+            add(host, "load balancer %s unreachable (%s)" % (balancer, _reason(r)), "out_of_rotation")
+            continue
+        if r.get("failed"):
+            add(host, "state unknown on %s (%s)" % (balancer, _reason(r)), "out_of_rotation")
+            continue
+        admin = (r.get("before") or {}).get("admin")
+        if admin in ("MAINT", "DRAIN"):
+            add(host, "in %s on %s" % (admin, balancer), "out_of_rotation")
+    text = "; ".join("%s: %s" % (host, ", ".join(what)) for host, what in sorted(found.items()))
+    return dict(kinds, hosts=found, text=text)

@@ -1,0 +1,104 @@
+"""_runbook: what the skeleton says about hosts after a stop (a dead host is a state) and what an earlier run left.
+Inputs are shaped as Ansible registers a loop run with ignore_unreachable (the real shape is proven on the lab by
+molecule/fault)."""
+import pytest
+from ansible_collections.opsready.runbooks.plugins.module_utils import _runbook as runbook
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+
+DEAD = {"unreachable": True, "changed": False,
+        "msg": "Task failed: Failed to connect to the host via ssh: ssh: connect to host 10.89.77.22 port 22: No route\n"
+               "to host"}
+
+
+def link(host, target):
+    return {"item": host, "stat": {"exists": True, "islnk": True, "lnk_target": target}, "changed": False}
+
+
+def test_hosts_now_reads_each_link_and_reports_a_dead_host_with_its_last_known_release():
+    now = runbook.hosts_now([link("app1", "releases/1.0.0"), dict(DEAD, item="app2")],
+                            {"app1": "1.0.0", "app2": "1.1.0"}, "2026-11-26T20:05:48Z")
+    assert now["hosts"] == {"app1": "1.0.0", "app2": "unreachable"}
+    assert now["unreachable"] == {"app2": {"at": "2026-11-26T20:05:48Z", "last_known": "1.1.0",
+                                           "reason": "Task failed: Failed to connect to the host via ssh: ssh: connect "
+                                                     "to host 10.89.77.22 port 22: No route to host"}}
+    assert now["text"] == "app1 on 1.0.0, app2 unreachable at 2026-11-26T20:05:48Z (last known on 1.1.0)"
+
+
+def test_hosts_now_without_a_link_or_a_last_known_release_says_unknown():
+    now = runbook.hosts_now([{"item": "app1", "stat": {"exists": False}}, dict(DEAD, item="app2"),
+                             link("app3", "/srv/app/releases/1.2.0/")])
+    assert now["hosts"] == {"app1": "unknown", "app2": "unreachable", "app3": "1.2.0"}
+    assert now["text"] == "app1 on unknown, app2 unreachable, app3 on 1.2.0"
+
+
+@pytest.mark.parametrize("results, last_known, message", [
+    (None, {}, "hosts_now: expected the results of a loop over hosts"),
+    ("app1", {}, "hosts_now: expected the results of a loop over hosts"),
+    ([{"stat": {}}], {}, "hosts_now: expected the results of a loop over hosts"),
+    ([link("app1", "releases/1.0.0")], ["1.0.0"], "hosts_now: last_known must be a dict"),
+])
+def test_hosts_now_refuses_what_is_not_a_loop_over_hosts(results, last_known, message):
+    with pytest.raises(OpsreadyError, match=message):
+        runbook.hosts_now(results, last_known)
+
+
+def mode(host, state, **more):
+    return {"item": host, "before": dict({"state": state}, **more), "changed": False}
+
+
+def workers(host, stdout, rc=0):
+    return {"item": host, "stdout": stdout, "rc": rc, "changed": False}
+
+
+def server(lb, host, admin, failed=False, msg=""):
+    result = {"item": [lb, host], "changed": False, "before": {"admin": admin, "operational": "UP"}}
+    if failed:
+        result = {"item": [lb, host], "failed": True, "msg": msg}
+    return result
+
+
+def test_leftovers_lists_maintenance_stopped_workers_and_drained_servers_per_host():
+    left = runbook.leftovers(
+        [mode("app1", "present", since="2026-11-26T20:05:31Z", reason="CHG-1"), mode("app2", "absent")],
+        [workers("app1", "inactive\nactive", rc=3), workers("app2", "active\nactive")],
+        [server("lb1", "app1", "READY"), server("lb1", "app2", "MAINT"), server("lb2", "app2", "DRAIN")],
+        ["demo-worker", "demo-beat"])
+    assert left["hosts"] == {"app1": ["maintenance on since 2026-11-26T20:05:31Z (CHG-1)",
+                                      "workers not running: demo-worker inactive"],
+                             "app2": ["in MAINT on lb1", "in DRAIN on lb2"]}
+    assert left["text"] == ("app1: maintenance on since 2026-11-26T20:05:31Z (CHG-1), workers not running: demo-worker "
+                            "inactive; app2: in MAINT on lb1, in DRAIN on lb2")
+    assert (left["maintenance"], left["workers_stopped"], left["out_of_rotation"], left["unreachable"]) == (
+        ["app1"], ["app1"], ["app2"], [])
+
+
+def test_leftovers_of_a_clean_platform_are_empty_and_a_skipped_loop_counts_as_nothing():
+    left = runbook.leftovers([mode("app1", "absent")], {"results": []}.get("results"),
+                             [server("lb1", "app1", "READY")], [])
+    nothing = {"hosts": {}, "text": "", "maintenance": [], "workers_stopped": [], "out_of_rotation": [],
+               "unreachable": []}
+    assert left == nothing
+    assert runbook.leftovers() == nothing
+    assert runbook.leftovers(None, [{"item": "app1", "skipped": True}]) == nothing
+
+
+def test_leftovers_say_a_dead_host_once_and_a_load_balancer_that_cannot_tell():
+    left = runbook.leftovers([dict(DEAD, item="app2")], [dict(DEAD, item="app2")],
+                             [dict(DEAD, item=["lb1", "app1"]), server("lb1", "app2", None, failed=True,
+                                                                       msg="no server app2 in backend app")],
+                             ["demo-worker"])
+    assert left["hosts"]["app2"] == [
+        "unreachable (Task failed: Failed to connect to the host via ssh: ssh: connect to host 10.89.77.22 port 22: "
+        "No route to host)", "state unknown on lb1 (no server app2 in backend app)"]
+    assert left["hosts"]["app1"][0].startswith("load balancer lb1 unreachable (Task failed")
+    assert (left["unreachable"], left["out_of_rotation"]) == (["app2"], ["app1", "app2"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (("nope",), r"leftovers \(maintenance\): expected the results of a loop over hosts"),
+    (([], [{"stdout": "active"}]), r"leftovers \(workers\): expected the results of a loop over hosts"),
+    (([], [], [{"item": "app1", "before": {"admin": "MAINT"}}]), r"each item must be \[load balancer, host\]"),
+])
+def test_leftovers_refuse_what_is_not_their_loops(args, message):
+    with pytest.raises(OpsreadyError, match=message):
+        runbook.leftovers(*args)
