@@ -18,6 +18,11 @@ def _results(results, what):
     return results
 
 
+def _dict(value):
+    """A part of a module's result that should be a dict (stat, before); anything else reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _reason(result):
     return " ".join(str(result.get("msg") or "unreachable").split())
 
@@ -39,9 +44,8 @@ def hosts_now(results, last_known=None, at=""):
             words.append("%s unreachable%s%s" % (host, " at %s" % at if at else "",
                                                  " (last known on %s)" % known if known else ""))
             continue
-        stat = result.get("stat") or {}
-        target = stat.get("lnk_target")
-        version = posixpath.basename(target.rstrip("/")) if target else "unknown"
+        target = _dict(result.get("stat")).get("lnk_target")
+        version = posixpath.basename(target.rstrip("/")) if isinstance(target, str) and target.strip("/") else "unknown"
         hosts[host] = version
         words.append("%s on %s" % (host, version))
     return {"hosts": hosts, "unreachable": unreachable, "text": ", ".join(words)}
@@ -71,12 +75,17 @@ def leftovers(maintenance=None, workers=None, lb=None, services=None):
         if r.get("unreachable"):
             add(host, "unreachable (%s)" % _reason(r), "unreachable")
             continue
-        before = r.get("before") or {}
+        if r.get("failed"):
+            add(host, "maintenance state unknown (%s)" % _reason(r), "maintenance")
+            continue
+        before = _dict(r.get("before"))
         if before.get("state") == "present":
             add(host, "maintenance on%s%s" % (" since %s" % before["since"] if before.get("since") else "",
                                               " (%s)" % before["reason"] if before.get("reason") else ""),
                 "maintenance")
-    services = list(services or [])
+    if not isinstance(services, (list, tuple)) and services is not None:
+        raise OpsreadyError("leftovers: services must be a list of service names, got %r" % (services,))
+    services = [str(name) for name in services or []]
     for host, r in _by_host(workers, "leftovers (workers)"):
         if r.get("unreachable"):
             add(host, "unreachable (%s)" % _reason(r), "unreachable")
@@ -98,7 +107,7 @@ def leftovers(maintenance=None, workers=None, lb=None, services=None):
         if r.get("failed"):
             add(host, "state unknown on %s (%s)" % (balancer, _reason(r)), "out_of_rotation")
             continue
-        admin = (r.get("before") or {}).get("admin")
+        admin = _dict(r.get("before")).get("admin")
         if admin in ("MAINT", "DRAIN"):
             add(host, "in %s on %s" % (admin, balancer), "out_of_rotation")
     text = "; ".join("%s: %s" % (host, ", ".join(what)) for host, what in sorted(found.items()))

@@ -149,6 +149,12 @@ def test_a_host_killed_during_the_maintenance_work_keeps_the_site_closed_and_a_l
     assert evidence(tmp_path / "second", "maintenance_window")["result"] == "refused"
     assert hosts["app1"].run("systemctl is-active demo-worker").stdout.strip() == "inactive"
 
+    # finishing while app2 is still dead would close the site around it: refused before anything changes
+    early = ansible_playbook("playbooks/maintenance_window.yml", "-e", json.dumps(dict(
+        WINDOW, maintenance_window_finish=True, maintenance_window_evidence_dir=str(tmp_path / "early"))))
+    assert early.returncode != 0 and "Cannot reach app2: " in said(early), said(early)[-3000:]
+    assert evidence(tmp_path / "early", "maintenance_window")["result"] == "refused"
+
     start_app2(hosts)
     finish = ansible_playbook("playbooks/maintenance_window.yml", "-e", json.dumps(dict(
         WINDOW, maintenance_window_finish=True, maintenance_window_evidence_dir=str(tmp_path / "finish"))))

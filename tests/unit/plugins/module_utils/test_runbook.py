@@ -102,3 +102,17 @@ def test_leftovers_say_a_dead_host_once_and_a_load_balancer_that_cannot_tell():
 def test_leftovers_refuse_what_is_not_their_loops(args, message):
     with pytest.raises(OpsreadyError, match=message):
         runbook.leftovers(*args)
+
+
+def test_odd_results_read_as_unknown_and_a_failed_read_is_not_nothing_left():
+    now = runbook.hosts_now([{"item": "app1", "stat": "x"}, {"item": "app2", "stat": {"lnk_target": 5}},
+                             link("app3", "/")])
+    assert now["hosts"] == {"app1": "unknown", "app2": "unknown", "app3": "unknown"}
+    left = runbook.leftovers([{"item": "app1", "failed": True, "msg": "maintenance name 'a b' is not a name"},
+                              {"item": "app2", "before": "present"}], None,
+                             [{"item": ["lb1", "app2"], "before": "MAINT"},
+                              server("lb1", "app1", None, failed=True, msg="cannot talk to HAProxy")])
+    assert left["hosts"] == {"app1": ["maintenance state unknown (maintenance name 'a b' is not a name)",
+                                      "state unknown on lb1 (cannot talk to HAProxy)"]}
+    with pytest.raises(OpsreadyError, match="services must be a list"):
+        runbook.leftovers([], [], [], "demo-worker")
