@@ -96,7 +96,7 @@ def leftovers(maintenance=None, workers=None, lb=None, services=None):
         stopped = ["%s %s" % (name, state) for name, state in zip(services, states) if state != "active"]
         if stopped:
             add(host, "workers not running: %s" % ", ".join(stopped), "workers_stopped")
-    for _, r in _by_host(lb, "leftovers (lb)"):
+    for r in _results(lb or [], "leftovers (lb)"):
         item = r["item"]
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise OpsreadyError("leftovers (lb): each item must be [load balancer, host], got %r" % (item,))
