@@ -43,7 +43,7 @@ package() {
 
 unit() {
   log "unit tests"
-  python -m pytest -q -n 3 tests/unit
+  python -m pytest -q -n 3 --dist loadfile tests/unit   # a file's tests share its servers: one worker each
 }
 
 molecule_all() {
