@@ -46,10 +46,43 @@ unit() {
   python -m pytest -q -n 3 --dist loadfile tests/unit   # a file's tests share its servers: one worker each
 }
 
+# The lab needs none of lint, package and sanity: with molecule among several stages it comes up meanwhile (one
+# lab/up.yml run, its output in a file), and molecule's create (lab/create.yml) then finds it up.
+lab_log=${TMPDIR:-/tmp}/opsready-lab-up.log
+lab_pid=
+lab_early() {
+  log "lab/up.yml in the background while the other stages run (its output: $lab_log)"
+  ansible-playbook lab/up.yml >"$lab_log" 2>&1 &
+  lab_pid=$!
+  trap lab_stop EXIT
+}
+lab_stop() {  # the script stopped before molecule: no bring-up left running, no lab left up
+  if [[ -n $lab_pid ]]; then
+    kill "$lab_pid" 2>/dev/null && wait "$lab_pid" 2>/dev/null
+    ansible-playbook lab/down.yml >>"$lab_log" 2>&1 || true
+  fi
+}
+
 molecule_all() {
+  if [[ -n $lab_pid ]]; then
+    log "waiting for the lab bring-up"
+    local status=0
+    wait "$lab_pid" || status=$?
+    lab_pid=
+    tail -n 12 "$lab_log"
+    if ((status)); then
+      echo "lab/up.yml failed (exit $status); its whole output: $lab_log" >&2
+      return "$status"
+    fi
+    export OPSREADY_LAB_UP=1
+  fi
   log "molecule: every scenario against one lab bring-up"
   molecule test --all
 }
+
+if ((${#stages[@]} > 1)) && [[ " ${stages[*]} " == *" molecule "* ]]; then
+  lab_early
+fi
 
 for stage in "${stages[@]}"; do
   case "$stage" in
