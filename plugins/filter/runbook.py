@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: opsready.runbooks contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-# The runbook skeleton's filters; each is documented in its own file (hosts_now.yml, leftovers.yml).
+# The runbook skeleton's filters; each is documented in its own file (hosts_now.yml, leftovers.yml, timeline.yml).
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ansible_collections.opsready.runbooks.plugins.plugin_utils._filters import 
 FILTERS = {
     "hosts_now": runbook.hosts_now,
     "leftovers": runbook.leftovers,
+    "timeline": runbook.timeline,
 }
 
 

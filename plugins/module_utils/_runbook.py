@@ -7,9 +7,23 @@ not a crash), and what an earlier run left behind (pure functions, no I/O)."""
 
 from __future__ import annotations
 
+import datetime
 import posixpath
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+
+
+def timeline(entries, step, detail="", now=None):
+    """The runbook's timeline with one more entry, {at (UTC, microseconds), step, detail}; a new list, so a
+    set_fact of the result is the only change. entries None (the first step) starts one."""
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise OpsreadyError("timeline: the timeline must be a list of entries (dicts), got %r" % (entries,))
+    if not isinstance(step, str) or not step.strip():
+        raise OpsreadyError("timeline: give the step's name (a non-empty string), got %r" % (step,))
+    at = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return entries + [{"at": at, "step": step, "detail": "" if detail is None else str(detail)}]
 
 
 def _results(results, what):
@@ -55,13 +69,14 @@ def _by_host(results, what):
     return [(str(r["item"]), r) for r in _results(results or [], what)]
 
 
-def leftovers(maintenance=None, workers=None, lb=None, services=None):
+def leftovers(maintenance=None, workers=None, lb=None, services=None, to_switch=None):
     """What an earlier run may have left on the app hosts, from three read-only loops run with ignore_unreachable:
     maintenance (opsready.runbooks.maintenance_mode in check mode, item = host), workers (`systemctl is-active
     <services>`, item = host) and lb (opsready.runbooks.haproxy_server in check mode, item = [load balancer, host]).
     Returns {hosts: {host: [what is left, ...]}, text: 'app1: maintenance on since ...; app2: in MAINT on lb1'}
     (a host with nothing left is not listed), and the hosts by kind: maintenance, workers_stopped, out_of_rotation,
-    unreachable (lists in the order found)."""
+    unreachable (lists in the order found); to_finish, the hosts out of rotation that this run does not switch (it puts
+    them back), and record, the sentence for the timeline (empty when nothing is left)."""
     found = {}
     kinds = {"maintenance": [], "workers_stopped": [], "out_of_rotation": [], "unreachable": []}
 
@@ -110,5 +125,10 @@ def leftovers(maintenance=None, workers=None, lb=None, services=None):
         admin = _dict(r.get("before")).get("admin")
         if admin in ("MAINT", "DRAIN"):
             add(host, "in %s on %s" % (admin, balancer), "out_of_rotation")
+    if not isinstance(to_switch, (list, tuple)) and to_switch is not None:
+        raise OpsreadyError("leftovers: to_switch must be a list of hosts, got %r" % (to_switch,))
+    to_finish = [host for host in kinds["out_of_rotation"] if host not in [str(h) for h in to_switch or []]]
     text = "; ".join("%s: %s" % (host, ", ".join(what)) for host, what in sorted(found.items()))
-    return dict(kinds, hosts=found, text=text)
+    record = ("An earlier run left %s%s" % (text, "; put back in rotation: " + ", ".join(to_finish) if to_finish else "")
+              if text else "")
+    return dict(kinds, hosts=found, text=text, to_finish=to_finish, record=record)

@@ -1,6 +1,8 @@
 """_runbook: what the skeleton says about hosts after a stop (a dead host is a state) and what an earlier run left.
 Inputs are shaped as Ansible registers a loop run with ignore_unreachable (the real shape is proven on the lab by
 molecule/fault)."""
+import datetime
+
 import pytest
 from ansible_collections.opsready.runbooks.plugins.module_utils import _runbook as runbook
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
@@ -76,7 +78,7 @@ def test_leftovers_of_a_clean_platform_are_empty_and_a_skipped_loop_counts_as_no
     left = runbook.leftovers([mode("app1", "absent")], {"results": []}.get("results"),
                              [server("lb1", "app1", "READY")], [])
     nothing = {"hosts": {}, "text": "", "maintenance": [], "workers_stopped": [], "out_of_rotation": [],
-               "unreachable": []}
+               "unreachable": [], "to_finish": [], "record": ""}
     assert left == nothing
     assert runbook.leftovers() == nothing
     assert runbook.leftovers(None, [{"item": "app1", "skipped": True}]) == nothing
@@ -98,6 +100,7 @@ def test_leftovers_say_a_dead_host_once_and_a_load_balancer_that_cannot_tell():
     (("nope",), r"leftovers \(maintenance\): expected the results of a loop over hosts"),
     (([], [{"stdout": "active"}]), r"leftovers \(workers\): expected the results of a loop over hosts"),
     (([], [], [{"item": "app1", "before": {"admin": "MAINT"}}]), r"each item must be \[load balancer, host\]"),
+    (([], [], [], [], "app1"), r"leftovers: to_switch must be a list of hosts, got 'app1'"),
 ])
 def test_leftovers_refuse_what_is_not_their_loops(args, message):
     with pytest.raises(OpsreadyError, match=message):
@@ -116,3 +119,40 @@ def test_odd_results_read_as_unknown_and_a_failed_read_is_not_nothing_left():
                                       "state unknown on lb1 (cannot talk to HAProxy)"]}
     with pytest.raises(OpsreadyError, match="services must be a list"):
         runbook.leftovers([], [], [], "demo-worker")
+
+
+def test_leftovers_say_which_drained_hosts_this_run_puts_back_and_what_the_timeline_records():
+    servers = [server("lb1", "app1", "MAINT"), server("lb1", "app2", "DRAIN")]
+    left = runbook.leftovers(None, None, servers, None, ["app1"])
+    assert left["to_finish"] == ["app2"]   # app1 is switched by this run and comes back with it
+    assert left["record"] == "An earlier run left app1: in MAINT on lb1; app2: in DRAIN on lb1; put back in rotation: app2"
+    assert runbook.leftovers(None, None, servers, None, ["app1", "app2"])["record"] == (
+        "An earlier run left app1: in MAINT on lb1; app2: in DRAIN on lb1")
+
+
+AT = datetime.datetime(2026, 11, 26, 23, 5, 1, 123456, tzinfo=datetime.timezone.utc)
+
+
+def test_timeline_adds_an_entry_to_a_new_list_and_starts_one_from_nothing():
+    first = runbook.timeline(None, "start", "rollback of app1", now=AT)
+    assert first == [{"at": "2026-11-26T23:05:01.123456Z", "step": "start", "detail": "rollback of app1"}]
+    second = runbook.timeline(first, "lock", None, now=AT)
+    assert second[1] == {"at": "2026-11-26T23:05:01.123456Z", "step": "lock", "detail": ""}
+    assert len(first) == 1   # the input is not changed: set_fact of the result is the only change
+    assert runbook.timeline([], "plan", {"hosts": ["app1"]}, now=AT)[0]["detail"] == "{'hosts': ['app1']}"
+    now = runbook.timeline([], "start")[0]["at"]
+    assert now.endswith("Z") and len(now) == len("2026-11-26T23:05:01.123456Z")
+
+
+@pytest.mark.parametrize("entries, step, message", [
+    ("start", "lock", r"the timeline must be a list of entries \(dicts\), got 'start'"),
+    ([1], "lock", r"the timeline must be a list of entries"),
+    ({"step": "start"}, "lock", r"the timeline must be a list of entries"),
+    ([], "", r"give the step's name \(a non-empty string\), got ''"),
+    ([], "  ", r"give the step's name"),
+    ([], None, r"give the step's name \(a non-empty string\), got None"),
+    ([], 3, r"give the step's name"),
+])
+def test_timeline_refuses_odd_input(entries, step, message):
+    with pytest.raises(OpsreadyError, match=message):
+        runbook.timeline(entries, step)
