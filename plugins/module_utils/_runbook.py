@@ -76,9 +76,11 @@ def leftovers(maintenance=None, workers=None, lb=None, services=None, to_switch=
     Returns {hosts: {host: [what is left, ...]}, text: 'app1: maintenance on since ...; app2: in MAINT on lb1'}
     (a host with nothing left is not listed), and the hosts by kind: maintenance, workers_stopped, out_of_rotation,
     unreachable (lists in the order found); to_finish, the hosts out of rotation that this run does not switch (it puts
-    them back), and record, the sentence for the timeline (empty when nothing is left)."""
+    them back), record, the sentence for the timeline (empty when nothing is left), and states, each host's maintenance
+    state and its workers' states as read ({maintenance: {host: present}, workers: {host: 'active active'}})."""
     found = {}
     kinds = {"maintenance": [], "workers_stopped": [], "out_of_rotation": [], "unreachable": []}
+    states = {"maintenance": {}, "workers": {}}   # as read, for a runbook's record of the hosts' state
 
     def add(host, what, kind):
         if what not in found.setdefault(host, []):
@@ -88,12 +90,15 @@ def leftovers(maintenance=None, workers=None, lb=None, services=None, to_switch=
 
     for host, r in _by_host(maintenance, "leftovers (maintenance)"):
         if r.get("unreachable"):
+            states["maintenance"][host] = "unreachable"
             add(host, "unreachable (%s)" % _reason(r), "unreachable")
             continue
         if r.get("failed"):
+            states["maintenance"][host] = "unknown"
             add(host, "maintenance state unknown (%s)" % _reason(r), "maintenance")
             continue
         before = _dict(r.get("before"))
+        states["maintenance"][host] = str(before.get("state") or "unknown")
         if before.get("state") == "present":
             add(host, "maintenance on%s%s" % (" since %s" % before["since"] if before.get("since") else "",
                                               " (%s)" % before["reason"] if before.get("reason") else ""),
@@ -103,12 +108,14 @@ def leftovers(maintenance=None, workers=None, lb=None, services=None, to_switch=
     services = [str(name) for name in services or []]
     for host, r in _by_host(workers, "leftovers (workers)"):
         if r.get("unreachable"):
+            states["workers"][host] = "unreachable"
             add(host, "unreachable (%s)" % _reason(r), "unreachable")
             continue
         if r.get("skipped"):
             continue
-        states = str(r.get("stdout") or "").split()
-        stopped = ["%s %s" % (name, state) for name, state in zip(services, states) if state != "active"]
+        words = str(r.get("stdout") or "").split()
+        states["workers"][host] = " ".join(words)
+        stopped = ["%s %s" % (name, state) for name, state in zip(services, words) if state != "active"]
         if stopped:
             add(host, "workers not running: %s" % ", ".join(stopped), "workers_stopped")
     for r in _results(lb or [], "leftovers (lb)"):
@@ -131,4 +138,4 @@ def leftovers(maintenance=None, workers=None, lb=None, services=None, to_switch=
     text = "; ".join("%s: %s" % (host, ", ".join(what)) for host, what in sorted(found.items()))
     record = ("An earlier run left %s%s" % (text, "; put back in rotation: " + ", ".join(to_finish) if to_finish else "")
               if text else "")
-    return dict(kinds, hosts=found, text=text, to_finish=to_finish, record=record)
+    return dict(kinds, hosts=found, text=text, to_finish=to_finish, record=record, states=states)

@@ -72,14 +72,16 @@ def test_leftovers_lists_maintenance_stopped_workers_and_drained_servers_per_hos
                             "inactive; app2: in MAINT on lb1, in DRAIN on lb2")
     assert (left["maintenance"], left["workers_stopped"], left["out_of_rotation"], left["unreachable"]) == (
         ["app1"], ["app1"], ["app2"], [])
+    assert left["states"] == {"maintenance": {"app1": "present", "app2": "absent"},
+                              "workers": {"app1": "inactive active", "app2": "active active"}}
 
 
 def test_leftovers_of_a_clean_platform_are_empty_and_a_skipped_loop_counts_as_nothing():
     left = runbook.leftovers([mode("app1", "absent")], {"results": []}.get("results"),
                              [server("lb1", "app1", "READY")], [])
     nothing = {"hosts": {}, "text": "", "maintenance": [], "workers_stopped": [], "out_of_rotation": [],
-               "unreachable": [], "to_finish": [], "record": ""}
-    assert left == nothing
+               "unreachable": [], "to_finish": [], "record": "", "states": {"maintenance": {}, "workers": {}}}
+    assert left == dict(nothing, states={"maintenance": {"app1": "absent"}, "workers": {}})
     assert runbook.leftovers() == nothing
     assert runbook.leftovers(None, [{"item": "app1", "skipped": True}]) == nothing
 
@@ -94,6 +96,7 @@ def test_leftovers_say_a_dead_host_once_and_a_load_balancer_that_cannot_tell():
         "No route to host)", "state unknown on lb1 (no server app2 in backend app)"]
     assert left["hosts"]["app1"][0].startswith("load balancer lb1 unreachable (Task failed")
     assert (left["unreachable"], left["out_of_rotation"]) == (["app2"], ["app1", "app2"])
+    assert left["states"] == {"maintenance": {"app2": "unreachable"}, "workers": {"app2": "unreachable"}}
 
 
 @pytest.mark.parametrize("args, message", [
