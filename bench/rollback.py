@@ -3,7 +3,7 @@ time, one migration step rolled back, backup, health gate), and of its check-mod
 
     .venv/bin/python bench/rollback.py [--runs 1]     (the lab must be up: make lab-up)
 
-Before each measured pair the lab goes forward to its live release (molecule/rollback/forward.yml), and it is left
+Before each measured pair the lab goes forward to its live release (extensions/molecule/rollback/forward.yml), and it is left
 there at the end. Prints each run's seconds and the per-step times from the rollback's own evidence timeline.
 """
 import argparse
@@ -44,7 +44,7 @@ def main():
     times = {"rollback": [], "check mode": [], "nothing to do": []}
     try:
         for run in range(args.runs):
-            playbook("molecule/rollback/forward.yml")
+            playbook("extensions/molecule/rollback/forward.yml")
             with tempfile.TemporaryDirectory() as scratch:
                 check_dir, real_dir, again_dir = (os.path.join(scratch, name) for name in ("check", "real", "again"))
                 check = playbook("playbooks/rollback.yml", "--check", "-e", "rollback_evidence_dir=" + check_dir)
@@ -61,7 +61,7 @@ def main():
                 "%s %.1f s (%.1f-%.1f)" % (name, statistics.median(values), min(values), max(values))
                 for name, values in times.items())))
     finally:
-        playbook("molecule/rollback/forward.yml")
+        playbook("extensions/molecule/rollback/forward.yml")
 
 
 if __name__ == "__main__":

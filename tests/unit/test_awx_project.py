@@ -75,7 +75,7 @@ def test_the_sync_installs_the_collection_from_the_clone_offline(project):
     galaxy = yaml.safe_load((PROJECT / "galaxy.yml").read_text())
     assert (manifest["namespace"], manifest["name"], manifest["version"]) == ("opsready", "runbooks", galaxy["version"])
     assert manifest["dependencies"] == galaxy["dependencies"]   # found installed: no Galaxy was asked
-    for ignored in (".git", "collections", "lab", "molecule"):   # installed as built: build_ignore applies
+    for ignored in (".git", "collections", "lab", "extensions"):   # installed as built: build_ignore applies
         assert not (installed / ignored).exists(), ignored
 
 

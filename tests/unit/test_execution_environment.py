@@ -86,7 +86,7 @@ def test_the_collection_is_in_the_context_and_installs_from_it_offline(context, 
     for path in ("galaxy.yml", "meta/runtime.yml", "plugins/modules/health_check.py", "roles/deploy/tasks/main.yml",
                  "playbooks/health_check.yml"):
         assert (collection / path).is_file(), path
-    for absent in (".venv", ".git", "lab", "molecule", "inventories"):
+    for absent in (".venv", ".git", "lab", "extensions", "inventories"):
         assert not (collection / absent).exists(), absent
     (tmp_path / "only.yml").write_text(yaml.safe_dump({"collections": [{"name": "opsready_runbooks", "type": "dir"}]}))
     installed = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-r",

@@ -1,6 +1,6 @@
 """_rollback_plan: the rollback's pre-checks as pure functions (roles/rollback/tasks/precheck.yml calls them through
 the filters of plugins/filter/rollback_plan.py). Inputs are shaped as opsready.runbooks.release and db_migration
-return them; the messages asserted here are the ones the lab tests (molecule/rollback, molecule/deploy) read."""
+return them; the messages asserted here are the ones the lab tests (extensions/molecule/rollback, deploy) read."""
 import shlex
 
 import pytest

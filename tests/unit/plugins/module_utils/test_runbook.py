@@ -1,6 +1,6 @@
 """_runbook: what the skeleton says about hosts after a stop (a dead host is a state) and what an earlier run left.
 Inputs are shaped as Ansible registers a loop run with ignore_unreachable (the real shape is proven on the lab by
-molecule/fault)."""
+extensions/molecule/fault)."""
 import datetime
 
 import pytest

@@ -239,7 +239,7 @@ def test_rolling_keeps_the_site_up(tmp_path, hosts, lab):
 def test_ready_means_haproxys_check_passed_after_the_change(hosts, lab):
     """HAProxy shows a server UP the moment it leaves MAINT, before any check ran. A host whose app is down used to
     be reported ready and put back in rotation (users got 502s): it must stay out, and the run must say why."""
-    play = str((PROJECT / "molecule/maintenance_window/lb_member.yml").relative_to(PROJECT))
+    play = str((PROJECT / "extensions/molecule/maintenance_window/lb_member.yml").relative_to(PROJECT))
     lb = hosts["lb1"]
 
     def app2():
@@ -275,7 +275,7 @@ def test_a_drain_survives_an_haproxy_reload(hosts):
         rows = lb.run("echo 'show servers state app' | socat stdio /run/haproxy/admin.sock").stdout.splitlines()
         return [row.split()[6] for row in rows if row.split()[3:4] == [server]][0]
 
-    play = PROJECT / "molecule/maintenance_window/lb_member.yml"
+    play = PROJECT / "extensions/molecule/maintenance_window/lb_member.yml"
     try:
         run = ansible_playbook(str(play.relative_to(PROJECT)), "-e", "lb_member_state=drained")
         assert run.returncode == 0, run.stdout[-2000:]

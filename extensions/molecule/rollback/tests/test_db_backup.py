@@ -11,7 +11,7 @@ DIR = "/var/backups/opsready-test"
 
 def backup(tmp_path, *extra):
     out = tmp_path / "backup.json"
-    run = ansible_playbook("molecule/rollback/db_backup.yml", "-e", "db_backup_db=demo", "-e", "db_backup_out=%s" % out,
+    run = ansible_playbook("extensions/molecule/rollback/db_backup.yml", "-e", "db_backup_db=demo", "-e", "db_backup_out=%s" % out,
                            *extra)
     return run, json.loads(out.read_text()) if out.exists() else None
 

@@ -26,7 +26,7 @@ def schema(hosts):
 
 
 def forward():
-    run = ansible_playbook("molecule/rollback/forward.yml")
+    run = ansible_playbook("extensions/molecule/rollback/forward.yml")
     assert run.returncode == 0, run.stdout[-3000:]
 
 

@@ -18,7 +18,7 @@ import pytest
 import testinfra
 import yaml
 
-PROJECT = pathlib.Path(__file__).resolve().parents[1]
+PROJECT = pathlib.Path(__file__).resolve().parents[2]   # extensions/molecule/labtest.py
 LAB = yaml.safe_load((PROJECT / "inventories/lab/group_vars/all.yml").read_text())
 ADDRESSES = {
     name: spec["lab_ip"]
