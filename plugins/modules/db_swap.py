@@ -18,7 +18,13 @@ description:
     happens, on O(name) after a failure and on O(keep_as) after the swap.
   - Every statement runs under O(lock_timeout), so a swap never queues behind another session (and never holds up
     the sessions queued behind it) for longer; a try that fails is retried up to O(attempts) times. When every try
-    fails, O(name) and O(staged) are as they were.
+    fails, O(name) and O(staged) are as they were. Sessions on O(staged) (a copy, not live) are ended too; open
+    prepared transactions on either database are refused up front (no session can end them).
+  - Two swaps of one database never run at once (a session-level advisory lock). A session lost mid-swap is replaced,
+    and the new one reads what happened before it does anything; a swap that committed as the session was lost is
+    recognised by the comment it leaves on O(keep_as) (C(opsready.runbooks.db_swap: replaced by <staged> at <time>)),
+    which is also how a second run knows the swap is done.
+  - The new live database allows connections as the old one did.
   - community.postgresql.postgresql_db renames one database per task (C(state=rename)); two tasks are not one
     transaction, and it neither ends the sessions nor bounds the lock wait. Hence this module.
   - Needs PostgreSQL 14 or later (C(pg_terminate_backend) with a timeout) and a role that may rename the databases
@@ -93,6 +99,11 @@ attempts:
   description: How many tries it took (0 when there was nothing to do or in check mode).
   returned: always
   type: int
+warnings:
+  description: What went wrong but was recovered (a session lost as the swap committed).
+  returned: when there is something to say
+  type: list
+  elements: str
 errors:
   description: The error of each failed try.
   returned: always
@@ -130,14 +141,14 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params, started, conn = module.params, time.monotonic(), None
+    params, started, swap = module.params, time.monotonic(), None
     name, staged, keep_as = params["name"], params["staged"], params["keep_as"]
     try:
         db_swap.validate(params)
         statement_timeout = params["lock_timeout"] + params["terminate_timeout"] + 10
-        conn = connect(params, connect_timeout=10, statement_timeout=statement_timeout, lock_timeout=params["lock_timeout"])
         with answers_within(statement_timeout + 5):
-            swap = db_swap.Swap(conn, params)
+            swap = db_swap.Swap(lambda: connect(params, connect_timeout=10, statement_timeout=statement_timeout,
+                                                lock_timeout=params["lock_timeout"]), params)
             found = swap.found()
             todo = db_swap.plan(found, name, staged, keep_as)
             if todo == "done":
@@ -147,16 +158,17 @@ def main():
                 result = dict(swap.result(0), changed=True,
                               msg="would swap %s in as %s and keep the replaced database as %s" % (staged, name, keep_as))
             else:
-                attempts = swap.run(found[name])
+                attempts = swap.run(found[name]["allow"], found[staged]["allow"])
                 result = dict(swap.result(attempts), changed=True,
                               msg="swapped %s in as %s; the replaced database is kept as %s" % (staged, name, keep_as))
     except OpsreadyError as e:
         module.fail_json(msg=str(e), elapsed=round(time.monotonic() - started, 3), **e.result)
     except Exception as e:  # psycopg2's errors (refused, auth, a server that stops answering) say what is wrong
-        module.fail_json(msg="swap of %s: %s" % (name, " ".join(str(e).split())), elapsed=round(time.monotonic() - started, 3))
+        module.fail_json(msg="swap of %s: %s" % (name, " ".join(str(e).split())), elapsed=round(time.monotonic() - started, 3),
+                         changed=bool(swap and swap.swapped))
     finally:
-        if conn is not None:
-            conn.close()
+        if swap is not None:
+            swap.close()
     module.exit_json(elapsed=round(time.monotonic() - started, 3), **result)
 
 

@@ -69,9 +69,11 @@ def test_the_staged_copy_takes_the_name_the_live_one_is_kept_and_its_sessions_ar
     assert databases(dbs) == {dbs["name"]: True, dbs["keep_as"]: True}   # both accept connections again
     assert which(dbs, dbs["name"]) == "staged" and which(dbs, dbs["keep_as"]) == "name"
     assert result["sessions_terminated"] == 1 and result["attempts"] == 1 and result["errors"] == []
-    assert result["queries"][0] == 'ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbs["name"]
-    assert result["queries"][2:] == ['ALTER DATABASE "%s" RENAME TO "%s"' % (dbs["name"], dbs["keep_as"]),
-                                     'ALTER DATABASE "%s" RENAME TO "%s"' % (dbs["staged"], dbs["name"]),
+    assert result["queries"][1] == 'ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbs["name"]
+    assert result["queries"][3] == 'ALTER DATABASE "%s" RENAME TO "%s"' % (dbs["name"], dbs["keep_as"])
+    assert result["queries"][4].startswith("COMMENT ON DATABASE \"%s\" IS 'opsready.runbooks.db_swap: replaced by %s at "
+                                           % (dbs["keep_as"], dbs["staged"]))
+    assert result["queries"][5:] == ['ALTER DATABASE "%s" RENAME TO "%s"' % (dbs["staged"], dbs["name"]),
                                      'ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbs["keep_as"]]
     with pytest.raises(psycopg2.Error):
         session.cursor().execute("SELECT 1")   # ended, not left connected to the database it was renamed away from
@@ -105,10 +107,18 @@ def test_a_lock_held_by_another_session_fails_the_swap_within_its_bounds_and_cha
 
 
 def test_a_live_database_that_refused_connections_before_is_left_refusing_them(capsys, dbs):
+    """The new live database takes the old one's setting, whatever the staged copy had."""
     dbs["admin"].cursor().execute('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbs["name"])
     rc, result = run(capsys, dbs)
     assert rc == 0 and result["changed"]
-    assert databases(dbs) == {dbs["name"]: True, dbs["keep_as"]: False}
+    assert databases(dbs) == {dbs["name"]: False, dbs["keep_as"]: False}
+
+
+def test_a_staged_copy_that_refuses_connections_becomes_a_live_database_that_accepts_them(capsys, dbs):
+    dbs["admin"].cursor().execute('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbs["staged"])
+    rc, result = run(capsys, dbs)
+    assert rc == 0 and result["changed"]
+    assert databases(dbs) == {dbs["name"]: True, dbs["keep_as"]: True}
 
 
 @pytest.mark.parametrize("missing, message", [
@@ -158,3 +168,114 @@ def test_a_server_that_refuses_is_a_clear_failure(capsys, dbs):
     rc, result = run(capsys, dbs, login_port=1, lock_timeout=1)
     assert rc == 1 and result["msg"].startswith("swap of %s: " % dbs["name"]) and "refused" in result["msg"]
     assert "unit-test-secret" not in json.dumps(result)
+
+
+def test_a_second_swap_of_the_same_database_is_refused_while_one_runs(capsys, dbs):
+    holder = psycopg2.connect(dbs["pg"]["dsn"])   # what a running swap holds
+    holder.autocommit = True
+    try:
+        holder.cursor().execute("SELECT pg_advisory_lock(hashtext('opsready.runbooks.db_swap'), hashtext(%s))",
+                                (dbs["name"],))
+        rc, result = run(capsys, dbs)
+    finally:
+        holder.close()
+    assert rc == 1 and result["msg"] == "another swap of %s is running (it holds the advisory lock): let it end first" % (
+        dbs["name"])
+    assert databases(dbs) == {dbs["name"]: True, dbs["staged"]: True}
+
+
+def test_a_session_on_the_staged_copy_is_ended_instead_of_making_every_try_wait(capsys, dbs):
+    session = psycopg2.connect(dbs["pg"]["dsn"].replace("dbname=postgres", "dbname=" + dbs["staged"]))
+    started = time.monotonic()
+    rc, result = run(capsys, dbs, lock_timeout=1, attempts=3)
+    assert rc == 0 and result["attempts"] == 1 and result["sessions_terminated"] == 1, result
+    assert time.monotonic() - started < 5   # PostgreSQL waits 5 s for other users of a database it renames
+    session.close()
+
+
+def test_a_lock_held_on_the_live_databases_row_is_retried_and_no_false_alarm_is_raised(capsys, dbs):
+    holder = psycopg2.connect(dbs["pg"]["dsn"])
+    try:
+        holder.cursor().execute('ALTER DATABASE "%s" WITH CONNECTION LIMIT 7' % dbs["name"])   # no commit
+        rc, result = run(capsys, dbs, lock_timeout=0.5, attempts=2)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert rc == 1 and result["attempts"] == 2 and result["msg"].startswith("swapping %s in as %s failed 2 time(s)" % (
+        dbs["staged"], dbs["name"])), result["msg"]
+    assert "refuses new connections" not in result["msg"]   # the close itself never happened
+    assert databases(dbs) == {dbs["name"]: True, dbs["staged"]: True}
+
+
+def test_a_missing_staged_copy_is_not_taken_for_a_done_swap_because_keep_as_exists(capsys, dbs):
+    dbs["admin"].cursor().execute('DROP DATABASE "%s"' % dbs["staged"])
+    dbs["admin"].cursor().execute('CREATE DATABASE "%s"' % dbs["keep_as"])
+    rc, result = run(capsys, dbs)
+    assert rc == 1 and result["msg"] == ("the staged database %s does not exist (stage the restore first); a database %s "
+                                         "exists, but no swap of %s left it" % (dbs["staged"], dbs["keep_as"], dbs["staged"]))
+
+
+def test_prepared_transactions_on_the_live_database_are_refused_up_front(capsys, dbs, monkeypatch):
+    """The fixture's server allows no prepared transactions (max_prepared_transactions=0): the module's own read of
+    pg_prepared_xacts is given one, the way the server would list it."""
+    from ansible_collections.opsready.runbooks.plugins.module_utils import _db_swap
+    monkeypatch.setattr(_db_swap.Swap, "prepared", lambda self: [("pay-42", dbs["name"])])
+    rc, result = run(capsys, dbs)
+    assert rc == 1 and result["msg"].startswith("prepared transactions are open on %s (pay-42)" % dbs["name"])
+    assert databases(dbs) == {dbs["name"]: True, dbs["staged"]: True} and result["queries"] == []
+
+
+class FreezingProxy:
+    """A TCP proxy to the server that stops passing the server's answers to the one connection that sent `trigger`
+    (the answer to that statement is lost; the server did run it). Other connections pass."""
+
+    def __init__(self, port, trigger):
+        import socket
+        import threading
+        self.port, self.trigger, self.threading, self.socket = port, trigger, threading, socket
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.listen_port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, dummy = self.listener.accept()
+            except OSError:
+                return
+            server = self.socket.create_connection(("127.0.0.1", self.port))
+            frozen = self.threading.Event()
+            self.threading.Thread(target=self._pipe, args=(client, server, frozen, True), daemon=True).start()
+            self.threading.Thread(target=self._pipe, args=(server, client, frozen, False), daemon=True).start()
+
+    def _pipe(self, source, target, frozen, upstream):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if not upstream and frozen.is_set():
+                    continue
+                target.sendall(data)
+                if upstream and self.trigger in data:
+                    frozen.set()
+        except OSError:
+            pass
+
+    def close(self):
+        self.listener.close()
+
+
+def test_a_session_lost_as_the_swap_commits_is_replaced_and_the_swap_is_found_done(capsys, dbs):
+    proxy = FreezingProxy(dbs["pg"]["login_port"], b"COMMIT")
+    try:
+        rc, result = run(capsys, dbs, login_port=proxy.listen_port, ssl_mode="disable", lock_timeout=0.5,
+                         terminate_timeout=0.5)
+    finally:
+        proxy.close()
+    assert rc == 0 and result["changed"] and result["attempts"] == 1, result
+    assert "a new session found it done" in json.dumps(result["warnings"])   # shown as an Ansible warning
+    assert databases(dbs) == {dbs["name"]: True, dbs["keep_as"]: True}   # the replaced one allows connections again
+    assert which(dbs, dbs["name"]) == "staged" and which(dbs, dbs["keep_as"]) == "name"
