@@ -165,3 +165,28 @@ def test_a_host_killed_during_the_maintenance_work_keeps_the_site_closed_and_a_l
         assert maintenance(name) == "absent"
     status = hosts["lb1"].run("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1/api/items").stdout
     assert status == "200"
+
+
+def test_an_unscheduled_hold_with_a_host_that_cannot_be_reached_fails_safe_and_says_where_each_host_is(tmp_path, hosts):
+    """maintenance.yml (the unscheduled hold) on the app hosts plus app3, a host that does not answer (an address on
+    the lab network nobody has): the run stops, says app3 cannot be reached and that app1 and app2 hold the site,
+    and writes its evidence; the hold is then taken off the reachable hosts."""
+    extra = tmp_path / "app3.yml"
+    extra.write_text(json.dumps({"all": {"children": {"lab": {"children": {"app": {"hosts": {
+        "app3": {"lab_ip": "10.89.77.29"}}}}}}}}))
+    on = json.dumps({"maintenance_hold_state": "on", "maintenance_hold_reason": "lab test: a host that is gone",
+                     "maintenance_hold_evidence_dir": str(tmp_path / "on"), "maintenance_hold_webhook_url": ""})
+    try:
+        run = ansible_playbook("playbooks/maintenance.yml", "-i", "inventories/lab/hosts.yml", "-i", str(extra), "-e", on)
+        text = said(run)
+        assert run.returncode != 0 and 'Maintenance on stopped at "Every host answered: maintenance on": app3' in text, \
+            text[-3000:]
+        assert "Maintenance now: app1: present, app2: present, app3: unreachable." in text, text[-3000:]
+        report = evidence(tmp_path / "on", "maintenance_hold")
+        assert report["result"] == "stopped" and report["hosts"] == ["app1", "app2", "app3"]
+        assert [maintenance(name) for name in APP_HOSTS] == ["present", "present"]   # the site is held: fails safe
+    finally:
+        off = ansible_playbook("playbooks/maintenance.yml", "-e", "maintenance_hold_state=off",
+                               "-e", "maintenance_hold_evidence_dir=%s" % (tmp_path / "off"))
+        assert off.returncode == 0, off.stdout[-3000:]
+    assert [maintenance(name) for name in APP_HOSTS] == ["absent", "absent"]
