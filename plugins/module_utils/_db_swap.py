@@ -51,7 +51,7 @@ def validate(params):
         raise OpsreadyError("; ".join(problems))
 
 
-MARK = "opsready.runbooks.db_swap: replaced by %s at "   # the comment a swap leaves on the database it replaced
+MARK = "opsready.runbooks.db_swap - replaced by %s at "   # the comment a swap leaves on the database it replaced
 
 
 def ident(name):
@@ -104,13 +104,17 @@ class Swap:
             except Exception:  # a broken session: only its replacement matters
                 pass
         self.conn = self.connect()
-        with self.conn.cursor() as cur:   # bookkeeping, like found(): not in the audit trail of what changed
-            cur.execute("SELECT pg_try_advisory_lock(hashtext('opsready.runbooks.db_swap'), hashtext(%s))",
-                        (self.params["name"],))
-            taken = cur.fetchone()[0]
-        if not taken:
+        import psycopg2
+
+        # bookkeeping, like found(): not in the audit trail of what changed. Waits up to lock_timeout: a session
+        # that replaces a lost one may find the lost one's backend still ending (and holding the lock) for a moment.
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_lock(hashtext('opsready.runbooks.db_swap'), hashtext(%s))",
+                            (self.params["name"],))
+        except psycopg2.errors.LockNotAvailable:
             raise OpsreadyError("another swap of %s is running (it holds the advisory lock): let it end first" %
-                                self.params["name"], **self.result(0))
+                                self.params["name"], **self.result(self.attempt))
 
     def close(self):
         if self.conn is not None:

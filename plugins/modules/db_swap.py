@@ -22,8 +22,8 @@ description:
     prepared transactions on either database are refused up front (no session can end them).
   - Two swaps of one database never run at once (a session-level advisory lock). A session lost mid-swap is replaced,
     and the new one reads what happened before it does anything; a swap that committed as the session was lost is
-    recognised by the comment it leaves on O(keep_as) (C(opsready.runbooks.db_swap: replaced by <staged> at <time>)),
-    which is also how a second run knows the swap is done.
+    recognised by the comment it leaves on O(keep_as) (V(opsready.runbooks.db_swap - replaced by <staged> at <time>),
+    the name and time in it), which is also how a second run knows the swap is done.
   - The new live database allows connections as the old one did.
   - community.postgresql.postgresql_db renames one database per task (C(state=rename)); two tasks are not one
     transaction, and it neither ends the sessions nor bounds the lock wait. Hence this module.

@@ -71,7 +71,7 @@ def test_the_staged_copy_takes_the_name_the_live_one_is_kept_and_its_sessions_ar
     assert result["sessions_terminated"] == 1 and result["attempts"] == 1 and result["errors"] == []
     assert result["queries"][1] == 'ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbs["name"]
     assert result["queries"][3] == 'ALTER DATABASE "%s" RENAME TO "%s"' % (dbs["name"], dbs["keep_as"])
-    assert result["queries"][4].startswith("COMMENT ON DATABASE \"%s\" IS 'opsready.runbooks.db_swap: replaced by %s at "
+    assert result["queries"][4].startswith("COMMENT ON DATABASE \"%s\" IS 'opsready.runbooks.db_swap - replaced by %s at "
                                            % (dbs["keep_as"], dbs["staged"]))
     assert result["queries"][5:] == ['ALTER DATABASE "%s" RENAME TO "%s"' % (dbs["staged"], dbs["name"]),
                                      'ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbs["keep_as"]]
@@ -176,7 +176,7 @@ def test_a_second_swap_of_the_same_database_is_refused_while_one_runs(capsys, db
     try:
         holder.cursor().execute("SELECT pg_advisory_lock(hashtext('opsready.runbooks.db_swap'), hashtext(%s))",
                                 (dbs["name"],))
-        rc, result = run(capsys, dbs)
+        rc, result = run(capsys, dbs, lock_timeout=0.5)
     finally:
         holder.close()
     assert rc == 1 and result["msg"] == "another swap of %s is running (it holds the advisory lock): let it end first" % (
@@ -271,7 +271,8 @@ class FreezingProxy:
 def test_a_session_lost_as_the_swap_commits_is_replaced_and_the_swap_is_found_done(capsys, dbs):
     proxy = FreezingProxy(dbs["pg"]["login_port"], b"COMMIT")
     try:
-        rc, result = run(capsys, dbs, login_port=proxy.listen_port, ssl_mode="disable", lock_timeout=0.5,
+        # lock_timeout also bounds the new session's wait for the lost one's backend to end and free the lock
+        rc, result = run(capsys, dbs, login_port=proxy.listen_port, ssl_mode="disable", lock_timeout=2,
                          terminate_timeout=0.5)
     finally:
         proxy.close()
