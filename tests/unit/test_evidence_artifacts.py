@@ -61,10 +61,10 @@ def test_no_evidence_asked_for_none_kept(tmp_path):
 
 
 def release_watch_evidence():
-    """The release_watch role's own Evidence block, as its tasks file has it."""
+    """The release_watch role's own Evidence task, as its tasks file has it."""
     tasks = yaml.safe_load((PROJECT / "roles/release_watch/tasks/main.yml").read_text())
-    (block,) = [task for task in tasks if task["name"] == "Evidence"]
-    return block
+    (task,) = [task for task in tasks if task["name"].startswith("Evidence")]
+    return task
 
 
 @pytest.mark.parametrize("check", [False, True], ids=["run", "check mode"])
@@ -129,7 +129,8 @@ def test_a_deploy_keeps_its_evidence_beside_the_watch_and_the_rollback_it_ran(tm
     tasks = [{"name": "Deploy evidence", "ansible.builtin.import_role": {
         "name": "opsready.runbooks.deploy", "tasks_from": "evidence"}}]
     if not check:   # the deploy's watch.yml gives the watch its evidence directory, deploy_evidence_dir
-        tasks += [dict(release_watch_evidence(), vars={"release_watch_evidence_dir": "{{ deploy_evidence_dir }}"}),
+        watch = release_watch_evidence()
+        tasks += [dict(watch, vars=dict(watch.get("vars", {}), release_watch_evidence_dir="{{ deploy_evidence_dir }}")),
                   {"name": "Rollback evidence", "ansible.builtin.import_role": {
                       "name": "opsready.runbooks.rollback", "tasks_from": "evidence"},
                    "vars": {"rollback_timeline": timeline}}]
