@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import select
+import time
+
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
 
@@ -60,6 +64,35 @@ def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True,
     conn = psycopg2.connect(**kwargs)
     conn.autocommit = autocommit
     return conn
+
+
+@contextlib.contextmanager
+def answers_within(seconds):
+    """While inside, psycopg2 waits at most `seconds` for each answer it awaits from the server. statement_timeout
+    runs in the server: it cannot end a wait for a server that stopped answering with the TCP session still up (a
+    hung disk, a stuck proxy), and a runbook would wait there forever, its evidence never written. psycopg2's wait
+    callback is process-wide: the previous one is put back on the way out."""
+    from psycopg2 import OperationalError, extensions
+
+    def wait(conn):
+        deadline = time.monotonic() + seconds
+        while True:
+            state = conn.poll()
+            if state == extensions.POLL_OK:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OperationalError("the database did not answer within %d s" % seconds)
+            fd = [conn.fileno()]
+            select.select(fd if state == extensions.POLL_READ else [], fd if state == extensions.POLL_WRITE else [],
+                          [], left)
+
+    previous = extensions.get_wait_callback()
+    extensions.set_wait_callback(wait)
+    try:
+        yield
+    finally:
+        extensions.set_wait_callback(previous)
 
 
 BLOCKERS = """SELECT pid, application_name, usename, state, to_char(state_change, 'YYYY-MM-DD HH24:MI:SS TZ'),

@@ -124,7 +124,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _db_swap as db_swap
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
-from ansible_collections.opsready.runbooks.plugins.module_utils._lock import answers_within
+from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connect, connection_spec
 
 

@@ -121,7 +121,7 @@ queries:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _lock as lock
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
-from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connect, connection_spec
+from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within, connect, connection_spec
 
 
 def main():
@@ -146,7 +146,7 @@ def main():
         # a statement waiting for a lock ends by lock_timeout (up to 60 s), not by statement_timeout before it
         statement_timeout = max(30, module.params["lock_timeout"] + 5)
         conn = connect(module.params, connect_timeout=10, statement_timeout=statement_timeout, autocommit=False)
-        with lock.answers_within(statement_timeout + 5):
+        with answers_within(statement_timeout + 5):
             result = lock.apply(conn, module.params, module.check_mode)
             conn.commit()
     except OpsreadyError as e:
