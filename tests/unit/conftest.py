@@ -190,3 +190,16 @@ def _has_user(name):
         return True
     except KeyError:
         return False
+
+
+@pytest.fixture
+def run_main(capsys):
+    """Run a module's main() with these arguments, as Ansible would; returns (exit code, its JSON result)."""
+    import json
+    from ansible.module_utils.testing import patch_module_args
+
+    def run(main, args):
+        with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
+            main()
+        return exit_info.value.code, json.loads(capsys.readouterr().out)
+    return run

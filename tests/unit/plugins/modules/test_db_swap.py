@@ -7,7 +7,6 @@ import uuid
 
 import psycopg2
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.opsready.runbooks.plugins.modules import db_swap
 
 
@@ -30,13 +29,15 @@ def dbs(pg_server, pg_admin):
     admin.close()
 
 
-def run(capsys, dbs, check_mode=False, **extra):
-    connection = {key: dbs["pg"][key] for key in ("login_host", "login_port", "login_user", "login_password", "login_db")}
-    args = dict(connection, name=dbs["name"], staged=dbs["staged"], keep_as=dbs["keep_as"], _ansible_check_mode=check_mode)
-    args.update(extra)
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        db_swap.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+@pytest.fixture
+def run(run_main):
+    """db_swap on the dbs fixture's databases, as connection options and extra arguments say."""
+    def swap(dbs, check_mode=False, **extra):
+        connection = {key: dbs["pg"][key] for key in ("login_host", "login_port", "login_user", "login_password", "login_db")}
+        args = dict(connection, name=dbs["name"], staged=dbs["staged"], keep_as=dbs["keep_as"],
+                    _ansible_check_mode=check_mode)
+        return run_main(db_swap.main, dict(args, **extra))   # extra wins, a bad value included
+    return swap
 
 
 def databases(dbs):
@@ -56,13 +57,13 @@ def which(dbs, database):
         conn.close()
 
 
-def test_the_staged_copy_takes_the_name_the_live_one_is_kept_and_its_sessions_are_ended(capsys, dbs):
+def test_the_staged_copy_takes_the_name_the_live_one_is_kept_and_its_sessions_are_ended(run, dbs):
     session = psycopg2.connect(dbs["pg"]["dsn"].replace("dbname=postgres", "dbname=" + dbs["name"]))
-    rc, result = run(capsys, dbs, check_mode=True)
+    rc, result = run(dbs, check_mode=True)
     assert rc == 0 and result["changed"] and result["msg"].startswith("would swap ") and result["queries"] == []
     assert databases(dbs) == {dbs["name"]: True, dbs["staged"]: True}
 
-    rc, result = run(capsys, dbs)
+    rc, result = run(dbs)
     assert rc == 0 and result["changed"], result
     assert result["msg"] == "swapped %s in as %s; the replaced database is kept as %s" % (
         dbs["staged"], dbs["name"], dbs["keep_as"])
@@ -78,11 +79,11 @@ def test_the_staged_copy_takes_the_name_the_live_one_is_kept_and_its_sessions_ar
     with pytest.raises(psycopg2.Error):
         session.cursor().execute("SELECT 1")   # ended, not left connected to the database it was renamed away from
 
-    rc, again = run(capsys, dbs)
+    rc, again = run(dbs)
     assert rc == 0 and not again["changed"] and "already swapped" in again["msg"] and again["queries"] == []
 
 
-def test_a_lock_held_by_another_session_fails_the_swap_within_its_bounds_and_changes_nothing(capsys, dbs):
+def test_a_lock_held_by_another_session_fails_the_swap_within_its_bounds_and_changes_nothing(run, dbs):
     """A second session holds the staged database's catalog row (an uncommitted ALTER DATABASE): every rename of it
     waits, lock_timeout ends each wait, the first rename is rolled back with it, and the live database accepts
     connections again."""
@@ -90,7 +91,7 @@ def test_a_lock_held_by_another_session_fails_the_swap_within_its_bounds_and_cha
     try:
         holder.cursor().execute('ALTER DATABASE "%s" WITH CONNECTION LIMIT 7' % dbs["staged"])   # no commit
         started = time.monotonic()
-        rc, result = run(capsys, dbs, lock_timeout=0.5, attempts=2)
+        rc, result = run(dbs, lock_timeout=0.5, attempts=2)
         took = time.monotonic() - started
     finally:
         holder.rollback()
@@ -106,17 +107,17 @@ def test_a_lock_held_by_another_session_fails_the_swap_within_its_bounds_and_cha
     assert which(dbs, dbs["name"]) == "name" and which(dbs, dbs["staged"]) == "staged"
 
 
-def test_a_live_database_that_refused_connections_before_is_left_refusing_them(capsys, dbs):
+def test_a_live_database_that_refused_connections_before_is_left_refusing_them(run, dbs):
     """The new live database takes the old one's setting, whatever the staged copy had."""
     dbs["admin"].cursor().execute('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbs["name"])
-    rc, result = run(capsys, dbs)
+    rc, result = run(dbs)
     assert rc == 0 and result["changed"]
     assert databases(dbs) == {dbs["name"]: False, dbs["keep_as"]: False}
 
 
-def test_a_staged_copy_that_refuses_connections_becomes_a_live_database_that_accepts_them(capsys, dbs):
+def test_a_staged_copy_that_refuses_connections_becomes_a_live_database_that_accepts_them(run, dbs):
     dbs["admin"].cursor().execute('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbs["staged"])
-    rc, result = run(capsys, dbs)
+    rc, result = run(dbs)
     assert rc == 0 and result["changed"]
     assert databases(dbs) == {dbs["name"]: True, dbs["keep_as"]: True}
 
@@ -125,17 +126,17 @@ def test_a_staged_copy_that_refuses_connections_becomes_a_live_database_that_acc
     ("name", "database {name} does not exist: nothing to swap the restore in for"),
     ("staged", "the staged database {staged} does not exist (stage the restore first)"),
 ])
-def test_a_missing_database_is_refused(capsys, dbs, missing, message):
+def test_a_missing_database_is_refused(run, dbs, missing, message):
     dbs["admin"].cursor().execute('DROP DATABASE "%s"' % dbs[missing])
     before = databases(dbs)
-    rc, result = run(capsys, dbs)
+    rc, result = run(dbs)
     assert rc == 1 and result["msg"] == message.format(**dbs)
     assert databases(dbs) == before
 
 
-def test_a_taken_keep_as_name_is_refused(capsys, dbs):
+def test_a_taken_keep_as_name_is_refused(run, dbs):
     dbs["admin"].cursor().execute('CREATE DATABASE "%s"' % dbs["keep_as"])
-    rc, result = run(capsys, dbs)
+    rc, result = run(dbs)
     assert rc == 1 and result["msg"] == "a database %s already exists: give keep_as a name that is free" % dbs["keep_as"]
     assert which(dbs, dbs["name"]) == "name" and which(dbs, dbs["staged"]) == "staged"
 
@@ -156,27 +157,27 @@ def test_a_taken_keep_as_name_is_refused(capsys, dbs):
     ({"attempts": -3}, "attempts -3: from 1 to 20"),
     ({"attempts": 21}, "attempts 21: from 1 to 20"),
 ])
-def test_bad_input_is_refused_before_anything_is_touched(capsys, dbs, args, message):
+def test_bad_input_is_refused_before_anything_is_touched(run, dbs, args, message):
     args = {key: value.format(**dbs) if isinstance(value, str) else value for key, value in args.items()}
     before = databases(dbs)
-    rc, result = run(capsys, dbs, **args)
+    rc, result = run(dbs, **args)
     assert rc == 1 and message.format(**dbs) in result["msg"], result["msg"]
     assert databases(dbs) == before
 
 
-def test_a_server_that_refuses_is_a_clear_failure(capsys, dbs):
-    rc, result = run(capsys, dbs, login_port=1, lock_timeout=1)
+def test_a_server_that_refuses_is_a_clear_failure(run, dbs):
+    rc, result = run(dbs, login_port=1, lock_timeout=1)
     assert rc == 1 and result["msg"].startswith("swap of %s: " % dbs["name"]) and "refused" in result["msg"]
     assert "unit-test-secret" not in json.dumps(result)
 
 
-def test_a_second_swap_of_the_same_database_is_refused_while_one_runs(capsys, dbs):
+def test_a_second_swap_of_the_same_database_is_refused_while_one_runs(run, dbs):
     holder = psycopg2.connect(dbs["pg"]["dsn"])   # what a running swap holds
     holder.autocommit = True
     try:
         holder.cursor().execute("SELECT pg_advisory_lock(hashtext('opsready.runbooks.db_swap'), hashtext(%s))",
                                 (dbs["name"],))
-        rc, result = run(capsys, dbs, lock_timeout=0.5)
+        rc, result = run(dbs, lock_timeout=0.5)
     finally:
         holder.close()
     assert rc == 1 and result["msg"] == "another swap of %s is running (it holds the advisory lock): let it end first" % (
@@ -184,20 +185,20 @@ def test_a_second_swap_of_the_same_database_is_refused_while_one_runs(capsys, db
     assert databases(dbs) == {dbs["name"]: True, dbs["staged"]: True}
 
 
-def test_a_session_on_the_staged_copy_is_ended_instead_of_making_every_try_wait(capsys, dbs):
+def test_a_session_on_the_staged_copy_is_ended_instead_of_making_every_try_wait(run, dbs):
     session = psycopg2.connect(dbs["pg"]["dsn"].replace("dbname=postgres", "dbname=" + dbs["staged"]))
     started = time.monotonic()
-    rc, result = run(capsys, dbs, lock_timeout=1, attempts=3)
+    rc, result = run(dbs, lock_timeout=1, attempts=3)
     assert rc == 0 and result["attempts"] == 1 and result["sessions_terminated"] == 1, result
     assert time.monotonic() - started < 5   # PostgreSQL waits 5 s for other users of a database it renames
     session.close()
 
 
-def test_a_lock_held_on_the_live_databases_row_is_retried_and_no_false_alarm_is_raised(capsys, dbs):
+def test_a_lock_held_on_the_live_databases_row_is_retried_and_no_false_alarm_is_raised(run, dbs):
     holder = psycopg2.connect(dbs["pg"]["dsn"])
     try:
         holder.cursor().execute('ALTER DATABASE "%s" WITH CONNECTION LIMIT 7' % dbs["name"])   # no commit
-        rc, result = run(capsys, dbs, lock_timeout=0.5, attempts=2)
+        rc, result = run(dbs, lock_timeout=0.5, attempts=2)
     finally:
         holder.rollback()
         holder.close()
@@ -207,20 +208,20 @@ def test_a_lock_held_on_the_live_databases_row_is_retried_and_no_false_alarm_is_
     assert databases(dbs) == {dbs["name"]: True, dbs["staged"]: True}
 
 
-def test_a_missing_staged_copy_is_not_taken_for_a_done_swap_because_keep_as_exists(capsys, dbs):
+def test_a_missing_staged_copy_is_not_taken_for_a_done_swap_because_keep_as_exists(run, dbs):
     dbs["admin"].cursor().execute('DROP DATABASE "%s"' % dbs["staged"])
     dbs["admin"].cursor().execute('CREATE DATABASE "%s"' % dbs["keep_as"])
-    rc, result = run(capsys, dbs)
+    rc, result = run(dbs)
     assert rc == 1 and result["msg"] == ("the staged database %s does not exist (stage the restore first); a database %s "
                                          "exists, but no swap of %s left it" % (dbs["staged"], dbs["keep_as"], dbs["staged"]))
 
 
-def test_prepared_transactions_on_the_live_database_are_refused_up_front(capsys, dbs, monkeypatch):
+def test_prepared_transactions_on_the_live_database_are_refused_up_front(run, dbs, monkeypatch):
     """The fixture's server allows no prepared transactions (max_prepared_transactions=0): the module's own read of
     pg_prepared_xacts is given one, the way the server would list it."""
     from ansible_collections.opsready.runbooks.plugins.module_utils import _db_swap
     monkeypatch.setattr(_db_swap.Swap, "prepared", lambda self: [("pay-42", dbs["name"])])
-    rc, result = run(capsys, dbs)
+    rc, result = run(dbs)
     assert rc == 1 and result["msg"].startswith("prepared transactions are open on %s (pay-42)" % dbs["name"])
     assert databases(dbs) == {dbs["name"]: True, dbs["staged"]: True} and result["queries"] == []
 
@@ -268,11 +269,11 @@ class FreezingProxy:
         self.listener.close()
 
 
-def test_a_session_lost_as_the_swap_commits_is_replaced_and_the_swap_is_found_done(capsys, dbs):
+def test_a_session_lost_as_the_swap_commits_is_replaced_and_the_swap_is_found_done(run, dbs):
     proxy = FreezingProxy(dbs["pg"]["login_port"], b"COMMIT")
     try:
         # lock_timeout also bounds the new session's wait for the lost one's backend to end and free the lock
-        rc, result = run(capsys, dbs, login_port=proxy.listen_port, ssl_mode="disable", lock_timeout=2,
+        rc, result = run(dbs, login_port=proxy.listen_port, ssl_mode="disable", lock_timeout=2,
                          terminate_timeout=0.5)
     finally:
         proxy.close()

@@ -6,7 +6,6 @@ import time
 
 import psycopg2
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.opsready.runbooks.plugins.modules import runbook_lock
 
 
@@ -21,13 +20,14 @@ def db(pg_server):
     conn.close()
 
 
-def run(capsys, db, check_mode=False, **extra):
-    connection = {key: db["pg"][key] for key in ("login_host", "login_port", "login_user", "login_password", "login_db")}
-    args = dict(connection, table=db["table"], _ansible_check_mode=check_mode)
-    args.update(extra)
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        runbook_lock.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+@pytest.fixture
+def run(run_main):
+    """runbook_lock on the db fixture's table, with these arguments."""
+    def lock(db, check_mode=False, **extra):
+        connection = {key: db["pg"][key] for key in ("login_host", "login_port", "login_user", "login_password", "login_db")}
+        args = dict(connection, table=db["table"], _ansible_check_mode=check_mode)
+        return run_main(runbook_lock.main, dict(args, **extra))   # extra wins, a bad value included
+    return lock
 
 
 def rows(db):
@@ -39,68 +39,68 @@ def rows(db):
     return cursor.fetchall()
 
 
-def test_one_holder_and_the_refusal_names_it(capsys, db):
-    rc, taken = run(capsys, db, owner="run-a", runbook="rollback", reason="INC-1 bad release")
+def test_one_holder_and_the_refusal_names_it(run, db):
+    rc, taken = run(db, owner="run-a", runbook="rollback", reason="INC-1 bad release")
     assert rc == 0 and taken["changed"] and taken["before"] is None and taken["after"]["owner"] == "run-a"
-    rc, refused = run(capsys, db, owner="run-b", runbook="maintenance_window")
+    rc, refused = run(db, owner="run-b", runbook="maintenance_window")
     assert rc == 1 and not refused.get("changed")
     assert "held by run-a (rollback: INC-1 bad release) for " in refused["msg"]
     assert "another runbook is changing this platform" in refused["msg"]
     assert rows(db) == [("platform", "run-a", "rollback")]
 
 
-def test_the_same_run_renews_and_releases(capsys, db):
-    run(capsys, db, owner="run-a", runbook="release_watch", ttl=60)
-    rc, renewed = run(capsys, db, owner="run-a", runbook="rollback", ttl=3600)
+def test_the_same_run_renews_and_releases(run, db):
+    run(db, owner="run-a", runbook="release_watch", ttl=60)
+    rc, renewed = run(db, owner="run-a", runbook="rollback", ttl=3600)
     assert rc == 0 and not renewed["changed"] and "lease renewed" in renewed["msg"]
     assert renewed["after"]["expires_in_s"] > 3000
     assert rows(db) == [("platform", "run-a", "release_watch")]
-    rc, released = run(capsys, db, owner="run-a", state="absent")
+    rc, released = run(db, owner="run-a", state="absent")
     assert rc == 0 and released["changed"] and released["after"] is None and rows(db) == []
-    rc, again = run(capsys, db, owner="run-a", state="absent")
+    rc, again = run(db, owner="run-a", state="absent")
     assert rc == 0 and not again["changed"] and again["msg"] == "lock platform is not held"
 
 
-def test_another_runs_lock_is_left_alone_unless_forced_with_a_reason(capsys, db):
-    run(capsys, db, owner="run-a", runbook="rollback")
-    rc, left = run(capsys, db, owner="run-b", state="absent")
+def test_another_runs_lock_is_left_alone_unless_forced_with_a_reason(run, db):
+    run(db, owner="run-a", runbook="rollback")
+    rc, left = run(db, owner="run-b", state="absent")
     assert rc == 0 and not left["changed"] and "not this run's: left alone" in left["msg"]
     assert rows(db) == [("platform", "run-a", "rollback")]
-    rc, broken = run(capsys, db, owner="run-b", state="absent", force=True, reason="run-a's controller died")
+    rc, broken = run(db, owner="run-b", state="absent", force=True, reason="run-a's controller died")
     assert rc == 0 and broken["changed"] and "broken" in broken["msg"] and "run-a's controller died" in broken["msg"]
     assert broken["before"]["owner"] == "run-a" and rows(db) == []
 
 
-def test_an_ended_lease_is_taken_over_and_says_from_whom(capsys, db):
-    run(capsys, db, owner="run-a", runbook="maintenance_window")
+def test_an_ended_lease_is_taken_over_and_says_from_whom(run, db):
+    run(db, owner="run-a", runbook="maintenance_window")
     db["conn"].cursor().execute("UPDATE %s SET expires_at = now() - interval '5 seconds'" % db["table"])
-    rc, taken = run(capsys, db, owner="run-b", runbook="rollback")
+    rc, taken = run(db, owner="run-b", runbook="rollback")
     assert rc == 0 and taken["changed"] and "taken over from a run whose lease had ended" in taken["msg"]
     assert taken["before"]["owner"] == "run-a" and taken["before"]["expires_in_s"] <= -4
     assert rows(db) == [("platform", "run-b", "rollback")]
 
 
-def test_locks_by_name_are_independent(capsys, db):
-    assert run(capsys, db, owner="run-a", name="shop")[0] == 0
-    assert run(capsys, db, owner="run-b", name="blog")[0] == 0
+def test_locks_by_name_are_independent(run, db):
+    assert run(db, owner="run-a", name="shop")[0] == 0
+    assert run(db, owner="run-b", name="blog")[0] == 0
     assert rows(db) == [("blog", "run-b", None), ("shop", "run-a", None)]
 
 
-def test_check_mode_reads_only_and_refuses_like_a_real_run(capsys, db):
-    rc, planned = run(capsys, db, check_mode=True, owner="run-a")
+def test_check_mode_reads_only_and_refuses_like_a_real_run(run, db):
+    rc, planned = run(db, check_mode=True, owner="run-a")
     assert rc == 0 and planned["changed"] and planned["msg"].startswith("would do: lock platform taken")
     assert rows(db) is None  # not even the table
-    run(capsys, db, owner="run-a")
-    rc, refused = run(capsys, db, check_mode=True, owner="run-b")
+    run(db, owner="run-a")
+    rc, refused = run(db, check_mode=True, owner="run-b")
     assert rc == 1 and "held by run-a" in refused["msg"]
-    rc, planned = run(capsys, db, check_mode=True, owner="run-a", state="absent")
+    rc, planned = run(db, check_mode=True, owner="run-a", state="absent")
     assert rc == 0 and planned["changed"] and rows(db) == [("platform", "run-a", None)]
 
 
-def test_two_runs_at_once_one_wins(capsys, db, pg_server):
-    run(capsys, db, owner="setup", state="absent")  # table made, lock free
-    run(capsys, db, owner="warm", ttl=1)
-    run(capsys, db, owner="warm", state="absent")
+def test_two_runs_at_once_one_wins(run, db, pg_server):
+    run(db, owner="setup", state="absent")  # table made, lock free
+    run(db, owner="warm", ttl=1)
+    run(db, owner="warm", state="absent")
 
     def take(owner):
         from ansible_collections.opsready.runbooks.plugins.module_utils import _lock, _postgres
@@ -127,13 +127,13 @@ def test_two_runs_at_once_one_wins(capsys, db, pg_server):
     assert rows(db) == [("platform", winners[0], None)]
 
 
-def test_a_locked_table_fails_within_lock_timeout_and_never_queues(capsys, db):
-    run(capsys, db, owner="run-a", state="absent")  # the table exists
+def test_a_locked_table_fails_within_lock_timeout_and_never_queues(run, db):
+    run(db, owner="run-a", state="absent")  # the table exists
     blocker = psycopg2.connect(db["pg"]["dsn"])
     try:
         blocker.cursor().execute("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE" % db["table"])
         start = time.monotonic()
-        rc, result = run(capsys, db, owner="run-b", lock_timeout=0.5)
+        rc, result = run(db, owner="run-b", lock_timeout=0.5)
         took = time.monotonic() - start
     finally:
         blocker.rollback()
@@ -167,14 +167,14 @@ def test_a_locked_table_fails_within_lock_timeout_and_never_queues(capsys, db):
     ({"state": "held"}, "value of state must be one of: present, absent"),
     ({"ttl": "soon"}, "ttl"),
 ], ids=lambda value: json.dumps(value) if isinstance(value, dict) else None)
-def test_bad_input_is_refused_before_the_database_is_touched(capsys, db, args, message):
+def test_bad_input_is_refused_before_the_database_is_touched(run, db, args, message):
     args = dict({"owner": "run-a"}, **args)
-    rc, result = run(capsys, db, **args)
+    rc, result = run(db, **args)
     assert rc == 1 and message in result["msg"], result["msg"]
     assert rows(db) is None
 
 
-def test_an_unreachable_database_is_a_clear_failure(capsys, db):
+def test_an_unreachable_database_is_a_clear_failure(run, db):
     db = dict(db, pg=dict(db["pg"], login_port=1))
-    rc, result = run(capsys, db, owner="run-a")
+    rc, result = run(db, owner="run-a")
     assert rc == 1 and result["msg"].startswith("runbook lock platform: ") and "refused" in result["msg"]
