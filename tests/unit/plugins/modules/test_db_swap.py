@@ -281,3 +281,24 @@ def test_a_session_lost_as_the_swap_commits_is_replaced_and_the_swap_is_found_do
     assert "a new session found it done" in json.dumps(result["warnings"])   # shown as an Ansible warning
     assert databases(dbs) == {dbs["name"]: True, dbs["keep_as"]: True}   # the replaced one allows connections again
     assert which(dbs, dbs["name"]) == "staged" and which(dbs, dbs["keep_as"]) == "name"
+
+
+def test_a_server_that_accepts_and_never_answers_is_a_bounded_failure(run, dbs):
+    """A listener that takes the connection and says nothing (a hung server, a stuck proxy): the wait for each
+    answer is bounded (lock_timeout + terminate_timeout + 15 s, here 16 s), nothing is claimed changed, the password
+    is not said."""
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    try:
+        started = time.monotonic()
+        rc, result = run(dbs, login_port=listener.getsockname()[1], ssl_mode="disable", lock_timeout=0.5,
+                         terminate_timeout=0.5)
+        took = time.monotonic() - started
+    finally:
+        listener.close()
+    assert rc == 1 and result["msg"].startswith("swap of %s: " % dbs["name"]) and not result.get("changed"), result
+    assert took < 25, took
+    assert "unit-test-secret" not in json.dumps(result)
+    assert databases(dbs) == {dbs["name"]: True, dbs["staged"]: True}
