@@ -95,11 +95,12 @@ _value:
 import datetime
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.opsready.runbooks.plugins.module_utils._change_window import decide, start
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.plugin_utils._filters import pure
 
 
 def change_window(windows, blackouts=None, at=None, check_mode=None, override_reason=None):
+    decide, start = pure("_change_window", "decide"), pure("_change_window", "start")  # see _filters.as_filter
     try:
         if check_mode is not None and not isinstance(check_mode, bool):
             raise OpsreadyError("check_mode=%r: give true or false (ansible_check_mode)" % (check_mode,))

@@ -100,13 +100,13 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.opsready.runbooks.plugins.module_utils._compat import judge
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.plugin_utils._filters import pure
 
 
 def migration_compat(steps, acknowledged=None):
     try:
-        return judge(steps, [] if acknowledged is None else acknowledged)
+        return pure("_compat", "judge")(steps, [] if acknowledged is None else acknowledged)
     except OpsreadyError as e:
         raise AnsibleFilterError("migration_compat: %s" % e)
 

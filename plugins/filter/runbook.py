@@ -5,16 +5,15 @@
 
 from __future__ import annotations
 
-from ansible_collections.opsready.runbooks.plugins.module_utils import _runbook as runbook
 from ansible_collections.opsready.runbooks.plugins.plugin_utils._filters import as_filter
 
-FILTERS = {
-    "hosts_now": runbook.hosts_now,
-    "leftovers": runbook.leftovers,
-    "timeline": runbook.timeline,
+FILTERS = {  # filter name: its pure function in module_utils/_runbook.py (imported when it first runs)
+    "hosts_now": "hosts_now",
+    "leftovers": "leftovers",
+    "timeline": "timeline",
 }
 
 
 class FilterModule:
     def filters(self):
-        return {name: as_filter(name, function) for name, function in FILTERS.items()}
+        return {name: as_filter(name, "_runbook", function) for name, function in FILTERS.items()}

@@ -6,15 +6,30 @@
 
 from __future__ import annotations
 
+import importlib
+
 from ansible.errors import AnsibleFilterError
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
+MODULE_UTILS = "ansible_collections.opsready.runbooks.plugins.module_utils."
 
-def as_filter(name, function):
-    """The pure function as a filter: its refusal of odd input becomes a filter error that names the filter."""
+
+def pure(module, function):
+    """The pure function `function` of module_utils `module` (such as '_runbook'), imported now."""
+    return getattr(importlib.import_module(MODULE_UTILS + module), function)
+
+
+def as_filter(name, module, function=None):
+    """The pure function `function` (default: the filter's name) of module_utils `module` as a filter: its refusal of
+    odd input becomes a filter error that names the filter.
+
+    The module is imported when the filter first runs, not when the filter file loads. Ansible finds a collection's
+    filter by loading every filter file of the collection, in each worker process (one per task and host) that
+    renders a template using any of them; an import at the top of a file costs every such task (_health's took about
+    0.3 s a task)."""
     def run(*args, **kwargs):
         try:
-            return function(*args, **kwargs)
+            return pure(module, function or name)(*args, **kwargs)
         except OpsreadyError as e:
             raise AnsibleFilterError("%s: %s" % (name, e))
     run.__name__ = name

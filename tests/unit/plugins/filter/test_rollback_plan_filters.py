@@ -51,11 +51,11 @@ def test_each_filter_is_documented_with_its_own_arguments(name):
     doc = sidecar(name)
     documentation = doc["DOCUMENTATION"]
     assert documentation["name"] == name and documentation["short_description"]
-    parameters = list(inspect.signature(plugin.FILTERS[name]).parameters)
+    parameters = list(inspect.signature(getattr(planner, plugin.FILTERS[name])).parameters)
     assert list(documentation["options"]) == ["_input"] + parameters[1:]
     assert documentation.get("positional", "_input") == ", ".join(["_input"] + parameters[1:])
     for option, spec in documentation["options"].items():
-        required = inspect.signature(plugin.FILTERS[name]).parameters[parameters[0] if option == "_input" else option]
+        required = inspect.signature(getattr(planner, plugin.FILTERS[name])).parameters[parameters[0] if option == "_input" else option]
         assert spec.get("required", False) is (required.default is inspect.Parameter.empty), option
     assert "opsready.runbooks." + name in doc["EXAMPLES"] and yaml.safe_load(doc["EXAMPLES"])
     assert doc["RETURN"]["_value"]["description"]
