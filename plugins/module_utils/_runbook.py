@@ -44,7 +44,8 @@ def _reason(result):
 def hosts_now(results, last_known=None, at=""):
     """Where each host's live link points, from the results of an ansible.builtin.stat loop over the hosts run with
     ignore_unreachable. Returns {hosts: {host: version, or 'unreachable'}, unreachable: {host: {at, last_known,
-    reason}}, text: 'app1 on 1.0.0, app2 unreachable at ... (last known on 1.1.0)'}."""
+    reason}}, text: 'app1 on 1.0.0, app2 unreachable at ... (last known on 1.1.0)', way_back: what to do about each
+    host that could not be reached (empty when every host answered)}."""
     last_known = last_known or {}
     if not isinstance(last_known, dict):
         raise OpsreadyError("hosts_now: last_known must be a dict of host: version")
@@ -62,7 +63,10 @@ def hosts_now(results, last_known=None, at=""):
         version = posixpath.basename(target.rstrip("/")) if isinstance(target, str) and target.strip("/") else "unknown"
         hosts[host] = version
         words.append("%s on %s" % (host, version))
-    return {"hosts": hosts, "unreachable": unreachable, "text": ", ".join(words)}
+    way_back = " ".join("%s cannot be reached: what it runs now is not known, and the load balancers keep it out of "
+                        "rotation; once it is back, run again (a host at the target but out of rotation is put back "
+                        "in)." % host for host in unreachable)
+    return {"hosts": hosts, "unreachable": unreachable, "text": ", ".join(words), "way_back": way_back}
 
 
 def _by_host(results, what):

@@ -24,6 +24,9 @@ def test_hosts_now_reads_each_link_and_reports_a_dead_host_with_its_last_known_r
                                            "reason": "Task failed: Failed to connect to the host via ssh: ssh: connect "
                                                      "to host 10.89.77.22 port 22: No route to host"}}
     assert now["text"] == "app1 on 1.0.0, app2 unreachable at 2026-11-26T20:05:48Z (last known on 1.1.0)"
+    assert now["way_back"] == ("app2 cannot be reached: what it runs now is not known, and the load balancers keep it "
+                               "out of rotation; once it is back, run again (a host at the target but out of rotation "
+                               "is put back in).")
 
 
 def test_hosts_now_without_a_link_or_a_last_known_release_says_unknown():
@@ -31,6 +34,8 @@ def test_hosts_now_without_a_link_or_a_last_known_release_says_unknown():
                              link("app3", "/srv/app/releases/1.2.0/")])
     assert now["hosts"] == {"app1": "unknown", "app2": "unreachable", "app3": "1.2.0"}
     assert now["text"] == "app1 on unknown, app2 unreachable, app3 on 1.2.0"
+    assert now["way_back"].startswith("app2 cannot be reached") and "app1" not in now["way_back"]
+    assert runbook.hosts_now([link("app1", "releases/1.0.0")])["way_back"] == ""
 
 
 @pytest.mark.parametrize("results, last_known, message", [
