@@ -31,6 +31,7 @@ def as_filter(name, module, function=None):
         try:
             return pure(module, function or name)(*args, **kwargs)
         except OpsreadyError as e:
-            raise AnsibleFilterError("%s: %s" % (name, e))
+            said = str(e)
+            raise AnsibleFilterError(said if said.startswith(name + ":") else "%s: %s" % (name, said))
     run.__name__ = name
     return run

@@ -1,0 +1,78 @@
+"""The runbook role's steps (tasks_from evidence, where, stop, leftovers) refuse bad input with a clear message and
+write nothing: one real ansible-playbook run on localhost (no lab), each row in a block of its own whose rescue keeps
+the refusal. Grow the table with every option."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+PROJECT = pathlib.Path(__file__).resolve().parents[3]
+
+GOOD_EVIDENCE = {"runbook_kind": "myrunbook", "runbook_evidence": {"result": "done"}}
+ROWS = [
+    # name, entry point, vars, what the refusal says
+    ("evidence: no kind", "evidence", {"runbook_evidence": {"result": "done"}},
+     "missing required arguments: runbook_kind"),
+    ("evidence: a kind that is a path", "evidence", dict(GOOD_EVIDENCE, runbook_kind="../etc/passwd"),
+     "../etc/passwd"),
+    ("evidence: a kind with a newline", "evidence", dict(GOOD_EVIDENCE, runbook_kind="a\nb"), "holds a control character"),
+    ("evidence: no evidence", "evidence", {"runbook_kind": "myrunbook"}, "missing required arguments: runbook_evidence"),
+    ("evidence: evidence that is text", "evidence", dict(GOOD_EVIDENCE, runbook_evidence="done"),
+     "runbook_evidence"),
+    ("evidence: a timeline that is text", "evidence", dict(GOOD_EVIDENCE, runbook_timeline="start"),
+     "runbook_timeline"),
+    ("evidence: a missing Markdown template", "evidence",
+     dict(GOOD_EVIDENCE, runbook_markdown_template="/nonexistent/report.md.j2"), "/nonexistent/report.md.j2"),
+    ("where: no live link", "where", {"runbook_hosts": []}, "missing required arguments: runbook_link_path"),
+    ("where: last known that is a list", "where",
+     {"runbook_hosts": [], "runbook_link_path": "/srv/app/current", "runbook_last_known": ["1.0.0"]},
+     "runbook_last_known"),
+    ("stop: no title", "stop", {"runbook_stopped": {}}, "missing required arguments: runbook_title"),
+    ("stop: a stop that is text", "stop", {"runbook_title": "Myrunbook", "runbook_stopped": "broken"},
+     "runbook_stopped"),
+    ("leftovers: services that are a number", "leftovers",
+     {"runbook_hosts": [], "runbook_worker_services": 5, "runbook_lb_hosts": []},
+     "leftovers: services must be a list of service names, got 5"),
+]
+
+
+def play(tmp_path):
+    tasks = []
+    for n, (name, entry, variables, dummy) in enumerate(ROWS):
+        tasks.append({"name": name, "block": [{
+            "ansible.builtin.include_role": {"name": "opsready.runbooks.runbook", "tasks_from": entry},
+            "vars": dict(variables, runbook_evidence_dir=str(tmp_path / "evidence" / str(n)))}],
+            "rescue": [{"ansible.builtin.set_fact": {
+                "refused": "{{ refused | combine({%r: ansible_failed_result.msg}) }}" % name}}]})
+    tasks.append({"ansible.builtin.copy": {"content": "{{ refused | to_json }}", "dest": str(tmp_path / "refused.json")}})
+    return [{"hosts": "localhost", "gather_facts": False, "vars": {"refused": {}, "ansible_python_interpreter": "{{ ansible_playbook_python }}"}, "tasks": tasks}]
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("runbook_role")
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play(tmp_path)))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"))
+    run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c",
+                          "local", str(tmp_path / "play.yml")], cwd=PROJECT, env=env, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]
+    return tmp_path, json.loads((tmp_path / "refused.json").read_text())
+
+
+@pytest.mark.parametrize("n, name, message", [(n, row[0], row[3]) for n, row in enumerate(ROWS)], ids=[r[0] for r in ROWS])
+def test_bad_input_is_refused_clearly_and_writes_nothing(refused, n, name, message):
+    tmp_path, messages = refused
+    assert name in messages, "%s was not refused" % name
+    assert message in messages[name]
+    assert "Traceback" not in messages[name]
+    written = tmp_path / "evidence" / str(n)
+    assert not written.exists() or list(written.iterdir()) == []
+
+
+def test_the_table_names_each_row_once():
+    assert len({row[0] for row in ROWS}) == len(ROWS) == 12
