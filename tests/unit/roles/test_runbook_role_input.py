@@ -49,7 +49,8 @@ def play(tmp_path):
             "rescue": [{"ansible.builtin.set_fact": {
                 "refused": "{{ refused | combine({%r: ansible_failed_result.msg}) }}" % name}}]})
     tasks.append({"ansible.builtin.copy": {"content": "{{ refused | to_json }}", "dest": str(tmp_path / "refused.json")}})
-    return [{"hosts": "localhost", "gather_facts": False, "vars": {"refused": {}, "ansible_python_interpreter": "{{ ansible_playbook_python }}"}, "tasks": tasks}]
+    settings = {"refused": {}, "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    return [{"hosts": "localhost", "gather_facts": False, "vars": settings, "tasks": tasks}]
 
 
 @pytest.fixture(scope="module")
