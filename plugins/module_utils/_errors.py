@@ -31,3 +31,15 @@ def number(value):
         except ValueError:
             pass
     raise TypeError("give a number, not %r" % (value,))
+
+
+def finish(module, work):
+    """End an AnsibleModule with the result of work() (a dict with `changed` and `diff`): an OpsreadyError ends it
+    failed, with what was already done; the diff is returned only when asked for (--diff)."""
+    try:
+        result = work()
+    except OpsreadyError as e:
+        module.fail_json(msg=str(e), **e.result)
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)

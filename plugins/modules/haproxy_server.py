@@ -216,7 +216,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _haproxy as haproxy
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish, number
 
 
 def main():
@@ -233,13 +233,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = haproxy.apply(module.params, module.check_mode)
-    except OpsreadyError as e:
-        module.fail_json(msg=str(e), **e.result)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    finish(module, lambda: haproxy.apply(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -219,7 +219,7 @@ verified:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _maintenance as maintenance
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish
 
 
 def main():
@@ -246,15 +246,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        # a missing binary raises (instead of ending the module with fail_json), so the old files come back
-        result = maintenance.apply(module.params, lambda argv: module.run_command(argv, handle_exceptions=False),
-                                   module.check_mode)
-    except OpsreadyError as e:
-        module.fail_json(msg=str(e), **e.result)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+
+    def run(argv):  # a missing binary raises (instead of ending the module with fail_json), so the old files come back
+        return module.run_command(argv, handle_exceptions=False)
+
+    finish(module, lambda: maintenance.apply(module.params, run, module.check_mode))
 
 
 if __name__ == "__main__":

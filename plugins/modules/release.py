@@ -112,7 +112,7 @@ releases:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _release as release
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish
 
 
 def main():
@@ -128,13 +128,7 @@ def main():
         required_one_of=[["version", "to"]],
         supports_check_mode=True,
     )
-    try:
-        result = release.switch(module.params, module.check_mode)
-    except OpsreadyError as e:
-        module.fail_json(msg=str(e), **e.result)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    finish(module, lambda: release.switch(module.params, module.check_mode))
 
 
 if __name__ == "__main__":
