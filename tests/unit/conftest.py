@@ -53,32 +53,30 @@ def _wait_port(port, proc, what, timeout=30):
     raise RuntimeError("%s did not listen on %d within %d s" % (what, port, timeout))
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    """A throwaway PostgreSQL 15 cluster on 127.0.0.1 (superuser postgres, password auth). initdb refuses root, so
-    as root the cluster runs as the postgres (or nobody) user."""
+def _pg_base():
+    """A directory for clusters and the command prefix that runs PostgreSQL's programs. Not under pytest's own
+    temporary directory: as root, that is mode 0700 and the cluster's user cannot reach it. initdb refuses root, so
+    as root the programs run as the postgres (or nobody) user."""
     if not (PG_BIN / "initdb").exists():
         _missing("PostgreSQL 15 (postgresql-15)")
-    # Not under pytest's own temporary directory: as root, that is mode 0700 and the cluster's user cannot reach it.
     base = pathlib.Path(tempfile.mkdtemp(prefix="opsready-pg-"))
-    data, pwfile = base / "data", base / "pwfile"
-    pwfile.write_text(PG_PASSWORD + "\n")
     prefix = []
     if os.geteuid() == 0:
         user = "postgres" if _has_user("postgres") else "nobody"
         entry = pwd.getpwnam(user)
-        for path in (base, pwfile):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chown(base, entry.pw_uid, entry.pw_gid)
         os.chmod(base, 0o700)
         prefix = ["runuser", "-u", user, "--"]
-    subprocess.run(prefix + [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
-                             "--pwfile", str(pwfile), "-E", "UTF8", "--locale=C.UTF-8"],
-                   check=True, capture_output=True)
+    return base, prefix
+
+
+def _pg_start(base, prefix, data, *settings):
+    """postgres on 127.0.0.1 at a free port for the cluster in data, once it accepts sessions: (process, port)."""
     port = _free_port()
     proc = subprocess.Popen(prefix + [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port),
                                       "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + str(base),
-                                      "-c", "fsync=off", "-c", "max_connections=50"],
-                            stdout=subprocess.DEVNULL, stderr=open(base / "postgres.log", "wb"))
+                                      "-c", "fsync=off", "-c", "max_connections=50", *settings],
+                            stdout=subprocess.DEVNULL, stderr=open(base / ("%s.log" % data.name), "wb"))
     try:
         _wait_port(port, proc, "postgres")
         # listening is not accepting: wait until a session can start ("the database system is starting up")
@@ -88,11 +86,64 @@ def pg_server():
             if time.monotonic() > deadline:
                 raise RuntimeError("postgres did not accept connections within 30 s")
             time.sleep(0.1)
-        yield {"login_host": "127.0.0.1", "login_port": port, "login_user": "postgres",
-               "login_password": PG_PASSWORD, "login_db": "postgres",
-               "dsn": "host=127.0.0.1 port=%d user=postgres password=%s dbname=postgres" % (port, PG_PASSWORD)}
-    finally:
+    except BaseException:
         _stop(proc)
+        raise
+    return proc, port
+
+
+def _pg_initdb(base, prefix, name="data"):
+    data, pwfile = base / name, base / "pwfile"
+    pwfile.write_text(PG_PASSWORD + "\n")
+    if prefix:
+        os.chown(pwfile, *(lambda e: (e.pw_uid, e.pw_gid))(pwd.getpwnam(prefix[2])))
+    subprocess.run(prefix + [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
+                             "--pwfile", str(pwfile), "-E", "UTF8", "--locale=C.UTF-8"],
+                   check=True, capture_output=True)
+    return data
+
+
+def _pg_params(port):
+    return {"login_host": "127.0.0.1", "login_port": port, "login_user": "postgres",
+            "login_password": PG_PASSWORD, "login_db": "postgres",
+            "dsn": "host=127.0.0.1 port=%d user=postgres password=%s dbname=postgres" % (port, PG_PASSWORD)}
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL 15 cluster on 127.0.0.1 (superuser postgres, password auth)."""
+    base, prefix = _pg_base()
+    proc = None
+    try:
+        proc, port = _pg_start(base, prefix, _pg_initdb(base, prefix))
+        yield _pg_params(port)
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pg_pair():
+    """A primary and a standby streaming from it through a physical slot (pg_basebackup -R), clusters of their own:
+    {"primary": params, "standby": params}, each with its process under "proc"."""
+    base, prefix = _pg_base()
+    procs = []
+    try:
+        primary_proc, primary_port = _pg_start(base, prefix, _pg_initdb(base, prefix, "primary"))
+        procs.append(primary_proc)
+        env = dict(os.environ, PGPASSWORD=PG_PASSWORD)
+        subprocess.run(prefix + [str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port), "-U",
+                                 "postgres", "-D", str(base / "standby"), "-R", "-X", "stream", "-C", "-S", "standby1",
+                                 "--checkpoint=fast"], check=True, capture_output=True, env=env)
+        standby_proc, standby_port = _pg_start(base, prefix, base / "standby", "-c", "cluster_name=standby1",
+                                               "-c", "primary_slot_name=standby1")
+        procs.append(standby_proc)
+        yield {"primary": dict(_pg_params(primary_port), proc=primary_proc),
+               "standby": dict(_pg_params(standby_port), proc=standby_proc)}
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
         shutil.rmtree(base, ignore_errors=True)
 
 

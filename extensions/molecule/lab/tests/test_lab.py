@@ -6,7 +6,7 @@ import socket
 import ssl
 import uuid
 
-from labtest import ansible_playbook, curl_json, psql, recap_changed, wait_for
+from labtest import ansible_module, ansible_playbook, curl_json, psql, recap_changed, wait_for
 
 
 class LabHTTPS(http.client.HTTPSConnection):
@@ -77,6 +77,19 @@ def test_replication_is_streaming_through_the_slot(lab, hosts):
                 db="postgres") == "t"
     assert psql(hosts["db2"], "SELECT pg_is_in_recovery()", db="postgres") == "t"
     assert psql(hosts["db1"], "SELECT pg_is_in_recovery()", db="postgres") == "f"
+
+
+def test_pg_replication_info_sees_db1_primary_and_db2_streaming_from_it(lab):
+    """The module as the failover runbook will use it: from lb1 (the health checks' host), logged in as monitor."""
+    login = {"login_user": lab["lab_pg_monitor_user"], "login_password": lab["lab_pg_monitor_password"]}
+    primary, dummy = ansible_module("lb1", "opsready.runbooks.pg_replication_info", dict(login, login_host="db1"))
+    standby, dummy = ansible_module("lb1", "opsready.runbooks.pg_replication_info", dict(login, login_host="db2"))
+    assert primary["role"] == "primary" and standby["role"] == "standby", (primary["msg"], standby["msg"])
+    [db2] = primary["standbys"]
+    assert db2["state"] == "streaming" and db2["lag_bytes"] is not None   # monitor has pg_monitor: the lag is known
+    assert [slot["name"] for slot in primary["slots"] if slot["active"]] == [lab["lab_pg_slot"]]
+    assert standby["wal_receiver"]["status"] == "streaming" and standby["wal_receiver"]["slot"] == lab["lab_pg_slot"]
+    assert standby["timeline"] == primary["timeline"]
 
 
 def test_schema_is_at_the_live_release(lab, hosts):
