@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
 """The one exception type of this collection's module_utils (raised with a message that says what to fix), and the
-argument_spec type that refuses true/false where a number is meant."""
+end of a module that uses it."""
 
 from __future__ import annotations
 
@@ -16,21 +16,6 @@ class OpsreadyError(Exception):
     def __init__(self, msg, **result):
         super().__init__(msg)
         self.result = result
-
-
-def number(value):
-    """An argument_spec type for seconds and thresholds: a float, with true/false refused (Ansible's float type turns
-    true into 1.0, so `timeout: yes` would silently mean one second)."""
-    if isinstance(value, bool):
-        raise TypeError("give a number, not %s" % ("true" if value else "false"))
-    if isinstance(value, float):
-        return value
-    if isinstance(value, (int, str, bytes)):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise TypeError("give a number, not %r" % (value,))
 
 
 def finish(module, work):

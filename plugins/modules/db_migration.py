@@ -339,7 +339,7 @@ plan_output:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _alembic as alembic
 from ansible_collections.opsready.runbooks.plugins.module_utils import _migrations as migrations
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connection_spec
 
 
@@ -356,14 +356,14 @@ def main():
             alembic_command={"type": "str", "default": "alembic"},
             alembic_version_table={"type": "str", "default": "alembic_version"},
             nothing_regex={"type": "str"},
-            timeout={"type": number, "default": 3600},
+            timeout={"type": "float", "default": 3600},
             secrets={"type": "list", "elements": "str", "no_log": True},
             table={"type": "str", "default": "schema_migrations"},
             state={"type": "str", "choices": ["status", "applied", "rolled_back"], "default": "status"},
             target={"type": "str"},
             steps={"type": "int"},
             atomic={"type": "bool", "default": True},
-            lock_timeout={"type": number, "default": 5},
+            lock_timeout={"type": "float", "default": 5},
             lock_retries={"type": "int", "default": 2},
         ),
         mutually_exclusive=[["target", "steps"]],

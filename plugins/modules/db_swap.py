@@ -123,7 +123,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _db_swap as db_swap
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connect, connection_spec
 
@@ -135,8 +135,8 @@ def main():
             name={"type": "str", "required": True},
             staged={"type": "str", "required": True},
             keep_as={"type": "str", "required": True},
-            lock_timeout={"type": number, "default": 5},
-            terminate_timeout={"type": number, "default": 5},
+            lock_timeout={"type": "float", "default": 5},
+            terminate_timeout={"type": "float", "default": 5},
             attempts={"type": "int", "default": 5},
         ),
         supports_check_mode=True,

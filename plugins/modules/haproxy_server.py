@@ -216,7 +216,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _haproxy as haproxy
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish, number
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish
 
 
 def main():
@@ -226,8 +226,8 @@ def main():
             backend={"type": "str", "required": True},
             server={"type": "str", "required": True},
             state={"type": "str", "required": True, "choices": ["drained", "maint", "ready"]},
-            wait_timeout={"type": number, "default": 60},
-            drain_timeout={"type": number, "default": 30},
+            wait_timeout={"type": "float", "default": 60},
+            drain_timeout={"type": "float", "default": 30},
             state_file={"type": "path"},
             on_fail={"type": "str", "default": "maint", "choices": ["maint", "leave"]},
         ),

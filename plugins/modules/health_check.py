@@ -690,12 +690,12 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _health as health
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connection_spec
 
 
 def limits(*metrics):
-    return {metric: {"type": "dict", "options": {"warning": {"type": number}, "critical": {"type": number}}}
+    return {metric: {"type": "dict", "options": {"warning": {"type": "float"}, "critical": {"type": "float"}}}
             for metric in metrics}
 
 
@@ -715,7 +715,7 @@ def argument_spec():
                         requests={"type": "str", "default": "http_requests_total"},
                         duration={"type": "str", "default": "http_request_duration_seconds"},
                         code_label={"type": "str", "default": "code"}, error_codes={"type": "str", "default": "5.."},
-                        match={"type": "dict", "default": {}}, window={"type": number, "default": 10},
+                        match={"type": "dict", "default": {}}, window={"type": "float", "default": 10},
                         min_requests={"type": "int", "default": 20}),
         "tcp": dict(host={"type": "str", "required": True}, port={"type": "int", "required": True}),
         "tls": dict(host={"type": "str", "required": True}, port={"type": "int", "default": 443},
@@ -736,19 +736,19 @@ def argument_spec():
         options.update(limits(*health.METRICS[kind]))
     check = dict(name={"type": "str", "required": True},
                  severity={"type": "str", "choices": ["critical", "warning"], "default": "critical"},
-                 timeout={"type": number},
+                 timeout={"type": "float"},
                  **{kind: {"type": "dict", "options": options} for kind, options in check_types.items()})
     check["command"].update(mutually_exclusive=[["cmd", "argv"]], required_one_of=[["cmd", "argv"]])
     return dict(
         checks={"type": "list", "elements": "dict", "required": True, "options": check},
         thresholds={"type": "dict", "default": {}, "options": limits(*health.THRESHOLDS)},
         concurrency={"type": "int", "default": 16},
-        timeout={"type": number, "default": 5},
-        deadline={"type": number, "default": 60},
-        wait_timeout={"type": number, "default": 0},
-        wait_interval={"type": number, "default": 5},
+        timeout={"type": "float", "default": 5},
+        deadline={"type": "float", "default": 60},
+        wait_timeout={"type": "float", "default": 0},
+        wait_interval={"type": "float", "default": 5},
         wait_until={"type": "str", "choices": ["ok", "warning"], "default": "ok"},
-        watch={"type": number, "default": 0},
+        watch={"type": "float", "default": 0},
         fail_on={"type": "str", "choices": ["never", "critical", "warning"], "default": "never"},
     )
 

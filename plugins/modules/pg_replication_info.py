@@ -121,12 +121,12 @@ at:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _replication as replication
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within, connect, connection_spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(connection_spec(), connect_timeout={"type": number, "default": 10}),
+    module = AnsibleModule(argument_spec=dict(connection_spec(), connect_timeout={"type": "float", "default": 10}),
                            supports_check_mode=True)
     seconds = module.params["connect_timeout"]
     if not 0 < seconds <= 300:

@@ -120,7 +120,7 @@ queries:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _lock as lock
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within, connect, connection_spec
 
 
@@ -136,7 +136,7 @@ def main():
             ttl={"type": "int", "default": 7200},
             force={"type": "bool", "default": False},
             table={"type": "str", "default": "opsready_runbook_lock"},
-            lock_timeout={"type": number, "default": 5},
+            lock_timeout={"type": "float", "default": 5},
         ),
         supports_check_mode=True,
     )

@@ -148,7 +148,6 @@ def test_a_taken_keep_as_name_is_refused(run, dbs):
     ({"keep_as": "k" * 64}, "is 64 bytes long: PostgreSQL names are at most 63"),
     ({"keep_as": "é" * 32}, "is 64 bytes long: PostgreSQL names are at most 63"),
     ({"keep_as": "{staged}"}, "name, staged and keep_as must be three different databases"),
-    ({"lock_timeout": True}, "argument 'lock_timeout' is of type bool and we were unable to convert to number: give a number, not true"),
     ({"login_db": "{name}"}, "login_db {name} is one of the databases to rename: connect to another one (postgres)"),
     ({"lock_timeout": 0}, "lock_timeout 0.0: seconds, more than 0 and at most 60"),
     ({"lock_timeout": -1}, "lock_timeout -1.0: seconds, more than 0 and at most 60"),

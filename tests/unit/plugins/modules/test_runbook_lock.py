@@ -161,7 +161,6 @@ def test_a_locked_table_fails_within_lock_timeout_and_never_queues(run, db):
     ({"lock_timeout": 0}, "lock_timeout 0"),
     ({"lock_timeout": -1}, "lock_timeout -1"),
     ({"lock_timeout": 61}, "lock_timeout 61"),
-    ({"lock_timeout": True}, "argument 'lock_timeout' is of type bool and we were unable to convert to number: give a number, not true"),
     ({"force": True}, "force applies to state=absent only"),
     ({"force": True, "state": "absent"}, "force needs a reason"),
     ({"force": True, "state": "absent", "reason": "  "}, "force needs a reason"),
