@@ -96,7 +96,8 @@ def _pg_initdb(base, prefix, name="data"):
     data, pwfile = base / name, base / "pwfile"
     pwfile.write_text(PG_PASSWORD + "\n")
     if prefix:
-        os.chown(pwfile, *(lambda e: (e.pw_uid, e.pw_gid))(pwd.getpwnam(prefix[2])))
+        entry = pwd.getpwnam(prefix[2])
+        os.chown(pwfile, entry.pw_uid, entry.pw_gid)
     subprocess.run(prefix + [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
                              "--pwfile", str(pwfile), "-E", "UTF8", "--locale=C.UTF-8"],
                    check=True, capture_output=True)
