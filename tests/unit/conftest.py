@@ -13,11 +13,13 @@ sys.path.insert(0, str(_root))
 # Real servers on loopback, shared by the unit tests that must talk to the real thing (no fake cursor or client).
 # PostgreSQL 15 and Redis come from Debian (scripts/setup.sh installs them). Without them the tests that need them
 # are skipped locally, and fail in CI (CI=true), so a missing server never hides a test there.
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import pwd  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 
 import pytest  # noqa: E402
@@ -124,8 +126,8 @@ def pg_server():
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def pg_pair():
+@contextlib.contextmanager
+def _pg_pair():
     """A primary and a standby streaming from it through a physical slot (pg_basebackup -R), clusters of their own:
     {"primary": params, "standby": params}, each with its process under "proc"."""
     base, prefix = _pg_base()
@@ -137,8 +139,7 @@ def pg_pair():
         subprocess.run(prefix + [str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port), "-U",
                                  "postgres", "-D", str(base / "standby"), "-R", "-X", "stream", "-C", "-S", "standby1",
                                  "--checkpoint=fast"], check=True, capture_output=True, env=env)
-        standby_proc, standby_port = _pg_start(base, prefix, base / "standby", "-c", "cluster_name=standby1",
-                                               "-c", "primary_slot_name=standby1")
+        standby_proc, standby_port = _pg_start(base, prefix, base / "standby", "-c", "cluster_name=standby1")
         procs.append(standby_proc)
         yield {"primary": dict(_pg_params(primary_port), proc=primary_proc),
                "standby": dict(_pg_params(standby_port), proc=standby_proc)}
@@ -146,6 +147,20 @@ def pg_pair():
         for proc in reversed(procs):
             _stop(proc)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pg_pair():
+    """A primary and its streaming standby, shared by a test module that only reads them (or puts back what it did)."""
+    with _pg_pair() as pair:
+        yield pair
+
+
+@pytest.fixture
+def pg_fresh_pair():
+    """A primary and its streaming standby of the test's own, for a test that promotes or breaks them."""
+    with _pg_pair() as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")
@@ -242,6 +257,32 @@ def _has_user(name):
         return True
     except KeyError:
         return False
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server on loopback that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted, stop = [], threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for conn in accepted:
+        conn.close()
+    server.close()
 
 
 @pytest.fixture

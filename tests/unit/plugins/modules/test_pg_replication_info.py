@@ -1,7 +1,5 @@
 """pg_replication_info against a real primary and a real standby streaming from it (conftest pg_pair), a server that
 never answers, and bad input; shape() and summary() on rows as PostgreSQL returns them."""
-import socket
-import threading
 import time
 
 import psycopg2
@@ -99,30 +97,6 @@ def test_without_pg_monitor_the_standbys_lag_is_unknown_not_zero(pg_pair, run_ma
                                                          login_password="nomon-secret"))
     assert rc == 0 and result["standbys"][0]["lag_bytes"] is None
     assert "lag unknown (needs pg_monitor)" in result["msg"]
-
-
-@pytest.fixture
-def silent_server():
-    """A TCP server on loopback that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    accepted, stop = [], threading.Event()
-
-    def serve():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                pass
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield server.getsockname()[1]
-    stop.set()
-    for conn in accepted:
-        conn.close()
-    server.close()
 
 
 def test_a_server_that_never_answers_fails_within_connect_timeout(run_main, silent_server):

@@ -393,32 +393,6 @@ def test_a_database_that_stops_answering_mid_session_is_a_bounded_failure(capsys
 
 # --- a hostile database ---------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def silent_server():
-    """A TCP server on loopback that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted, stop = [], threading.Event()
-
-    def serve():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(5)
-    for conn in accepted:
-        conn.close()
-    server.close()
-
-
 @pytest.mark.parametrize("ssl_mode", ["prefer", "disable"])
 def test_a_database_that_never_answers_is_a_bounded_failure(capsys, db, silent_server, ssl_mode):
     db = dict(db, pg=dict(db["pg"], login_port=silent_server))

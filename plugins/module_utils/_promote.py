@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
+"""Promote a PostgreSQL standby behind a lag guard: the guard (a pure function of the standby's state), then wait
+for replay to reach what was received, promote, and wait until it takes writes - each step timed."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.opsready.runbooks.plugins.module_utils import _replication as replication
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+
+LIMITS = {"max_lag_bytes": (0, 1 << 40), "max_lag_seconds": (0, 86400), "replay_timeout": (0.1, 3600),
+          "promote_timeout": (1, 3600)}
+
+
+def validate(params):
+    """Every option checked before anything is read or changed."""
+    for key, (low, high) in LIMITS.items():
+        value = params.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise OpsreadyError("%s must be a number from %s to %s, got %r" % (key, low, high, value))
+    if params.get("min_lsn") is not None:
+        replication.lsn_bytes(params["min_lsn"])   # refuses what is not an LSN
+    reason = params.get("data_loss_reason")
+    if params.get("accept_data_loss") and not (isinstance(reason, str) and reason.strip()):
+        raise OpsreadyError("accept_data_loss needs data_loss_reason: why losing what the standby did not receive is "
+                            "acceptable (it is recorded)")
+    if reason is not None and not params.get("accept_data_loss"):
+        raise OpsreadyError("data_loss_reason applies with accept_data_loss=true only")
+
+
+def guard(state, min_lsn=None, max_lag_bytes=0, max_lag_seconds=30, accept_data_loss=False):
+    """Whether the standby in `state` (shape of _replication.read) may be promoted. Returns {promote, over_budget,
+    loss_bytes, findings}: loss_bytes is what the primary is known to have written (min_lsn, its last known position)
+    beyond what this standby received - lost on promotion; None when min_lsn is not given. A standby whose replay
+    waits (received but not replayed) loses nothing: replay ends before the promotion; a paused replay is resumed."""
+    if state["role"] != "standby":
+        raise OpsreadyError("guard: the server is a %s, not a standby" % state["role"])
+    findings = []
+    received = state["lsn"]["received"] or state["lsn"]["replayed"]
+    loss = None
+    if min_lsn is not None:
+        loss = max(0, replication.lsn_bytes(min_lsn) - replication.lsn_bytes(received))
+        if loss > max_lag_bytes:
+            findings.append("the standby received WAL up to %s, %d bytes short of %s, which the primary is known to "
+                            "have written (budget max_lag_bytes=%d): promoting it loses them"
+                            % (received, loss, min_lsn, max_lag_bytes))
+    seconds = state["lag"]["seconds"] or 0
+    if seconds > max_lag_seconds:
+        findings.append("the standby's replay is %.1f s behind what it received (budget max_lag_seconds=%s)"
+                        % (seconds, max_lag_seconds))
+    over = bool(findings)
+    return {"promote": not over or bool(accept_data_loss), "over_budget": over, "loss_bytes": loss,
+            "findings": findings}
+
+
+def _wait(check, timeout, what, sleep=time.sleep, clock=time.monotonic):
+    deadline = clock() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if clock() >= deadline:
+            raise OpsreadyError("%s within %s s" % (what, timeout))
+        sleep(0.05)
+
+
+def promote(conn, params, check_mode, clock=time.monotonic, sleep=time.sleep):
+    """Guard, wait for replay, promote, wait until writable. conn: a psycopg2 connection to the standby (autocommit).
+    Returns the module's result; raises OpsreadyError with what was done so far."""
+    started = clock()
+    before = replication.read(conn)
+    result = {"changed": False, "before": before, "after": before, "guard": None, "timings": {},
+              "lsn_at_promotion": None, "accepted_data_loss": None, "replay_resumed": False}
+    if before["role"] == "primary":
+        result["msg"] = "already primary (%s): nothing to do" % replication.summary(before)
+        return result
+    decision = guard(before, params.get("min_lsn"), params["max_lag_bytes"], params["max_lag_seconds"],
+                     params.get("accept_data_loss"))
+    result["guard"] = decision
+    if not decision["promote"]:
+        raise OpsreadyError("refusing to promote: %s. Nothing was changed. To promote anyway, give accept_data_loss: "
+                            "true and data_loss_reason (recorded)." % "; ".join(decision["findings"]), **result)
+    if decision["over_budget"]:
+        result["accepted_data_loss"] = {"reason": params["data_loss_reason"], "findings": decision["findings"],
+                                        "loss_bytes": decision["loss_bytes"]}
+    if check_mode:
+        result.update(changed=True, msg="would promote the standby (%s)%s" % (
+            replication.summary(before), ", accepting: " + "; ".join(decision["findings"]) if decision["over_budget"]
+            else ""))
+        return result
+
+    try:
+        return _promote(conn, params, result, decision, started, clock, sleep)
+    except OpsreadyError:
+        raise
+    except Exception as e:   # the database failed or went away mid-way: say whether the promotion was asked for
+        raise OpsreadyError("%s: %s" % (
+            "the promotion was asked for and may have happened: read the server's state (pg_replication_info) before "
+            "anything else" if result["changed"] else "nothing was promoted", " ".join(str(e).split())), **result)
+
+
+def _promote(conn, params, result, decision, started, clock, sleep):
+    def step(name, started_at):
+        result["timings"][name] = round(clock() - started_at, 3)
+
+    with conn.cursor() as cur:
+        t = clock()
+        if result["before"]["replay_paused"]:
+            cur.execute("SELECT pg_wal_replay_resume()")
+            result.update(changed=True, replay_resumed=True)
+
+        def replayed():
+            cur.execute("SELECT pg_last_wal_replay_lsn() >= coalesce(pg_last_wal_receive_lsn(), '0/0'::pg_lsn), "
+                        "pg_last_wal_replay_lsn()::text")
+            done, lsn = cur.fetchone()
+            return lsn if done else None
+        try:
+            result["lsn_at_promotion"] = _wait(replayed, params["replay_timeout"],
+                                               "replay did not reach what the standby received", sleep, clock)
+        except OpsreadyError as e:
+            raise OpsreadyError("%s; nothing was promoted%s" % (
+                e, " (its paused replay was resumed)" if result["replay_resumed"] else ""), **result)
+        step("wait_replay", t)
+        t = clock()
+        result["changed"] = True   # asked: from here on it may have happened
+        cur.execute("SELECT pg_promote(true, %s)", (int(params["promote_timeout"]),))
+        if not cur.fetchone()[0]:
+            raise OpsreadyError("pg_promote did not finish within %s s: the server may still become a primary; read "
+                                "its state before anything else" % params["promote_timeout"], **result)
+        step("promote", t)
+        t = clock()
+
+        def writable():
+            try:
+                cur.execute("SELECT txid_current()")   # assigns a transaction id: refused while in recovery
+                return True
+            except Exception:   # psycopg2's "cannot assign TransactionIds during recovery"
+                return False
+        try:
+            _wait(writable, params["promote_timeout"], "the promoted server did not take writes", sleep, clock)
+        except OpsreadyError as e:
+            raise OpsreadyError(str(e), **result)
+        step("writable", t)
+    result["after"] = replication.read(conn)
+    result["timings"]["total"] = round(clock() - started, 3)
+    result["msg"] = "promoted at %s: %s (%.3f s)%s" % (
+        result["lsn_at_promotion"], replication.summary(result["after"]), result["timings"]["total"],
+        "; accepted: " + "; ".join(decision["findings"]) if decision["over_budget"] else "")
+    return result
