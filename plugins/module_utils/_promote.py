@@ -7,13 +7,17 @@ for replay to reach what was received, promote, and wait until it takes writes -
 
 from __future__ import annotations
 
+import math
 import time
 
 from ansible_collections.opsready.runbooks.plugins.module_utils import _replication as replication
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
-LIMITS = {"max_lag_bytes": (0, 1 << 40), "max_lag_seconds": (0, 86400), "replay_timeout": (0.1, 3600),
-          "promote_timeout": (1, 3600)}
+LIMITS = {"max_lag_bytes": (0, 1 << 40), "replay_timeout": (0.1, 3600), "promote_timeout": (1, 3600)}
+# what the role running the promotion must be allowed to call (checked before anything changes, in check mode too)
+PRIVILEGES = """SELECT has_function_privilege('pg_promote(boolean, integer)', 'EXECUTE'),
+  has_function_privilege('pg_wal_replay_resume()', 'EXECUTE')"""
+NOT_YET_WRITABLE = ("25006", "55000")   # read_only_sql_transaction, object_not_in_prerequisite_state (in recovery)
 
 
 def validate(params):
@@ -32,7 +36,7 @@ def validate(params):
         raise OpsreadyError("data_loss_reason applies with accept_data_loss=true only")
 
 
-def guard(state, min_lsn=None, max_lag_bytes=0, max_lag_seconds=30, accept_data_loss=False):
+def guard(state, min_lsn=None, max_lag_bytes=0, accept_data_loss=False):
     """Whether the standby in `state` (shape of _replication.read) may be promoted. Returns {promote, over_budget,
     loss_bytes, findings}: loss_bytes is what the primary is known to have written (min_lsn, its last known position)
     beyond what this standby received - lost on promotion; None when min_lsn is not given. A standby whose replay
@@ -40,7 +44,8 @@ def guard(state, min_lsn=None, max_lag_bytes=0, max_lag_seconds=30, accept_data_
     if state["role"] != "standby":
         raise OpsreadyError("guard: the server is a %s, not a standby" % state["role"])
     findings = []
-    received = state["lsn"]["received"] or state["lsn"]["replayed"]
+    positions = [lsn for lsn in (state["lsn"]["received"], state["lsn"]["replayed"]) if lsn is not None]
+    received = max(positions, key=replication.lsn_bytes) if positions else "0/0"
     loss = None
     if min_lsn is not None:
         loss = max(0, replication.lsn_bytes(min_lsn) - replication.lsn_bytes(received))
@@ -48,10 +53,6 @@ def guard(state, min_lsn=None, max_lag_bytes=0, max_lag_seconds=30, accept_data_
             findings.append("the standby received WAL up to %s, %d bytes short of %s, which the primary is known to "
                             "have written (budget max_lag_bytes=%d): promoting it loses them"
                             % (received, loss, min_lsn, max_lag_bytes))
-    seconds = state["lag"]["seconds"] or 0
-    if seconds > max_lag_seconds:
-        findings.append("the standby's replay is %.1f s behind what it received (budget max_lag_seconds=%s)"
-                        % (seconds, max_lag_seconds))
     over = bool(findings)
     return {"promote": not over or bool(accept_data_loss), "over_budget": over, "loss_bytes": loss,
             "findings": findings}
@@ -74,12 +75,19 @@ def promote(conn, params, check_mode, clock=time.monotonic, sleep=time.sleep):
     started = clock()
     before = replication.read(conn)
     result = {"changed": False, "before": before, "after": before, "guard": None, "timings": {},
-              "lsn_at_promotion": None, "accepted_data_loss": None, "replay_resumed": False}
+              "lsn_at_promotion": None, "accepted_data_loss": None, "replay_resumed": False, "promote_asked": False}
     if before["role"] == "primary":
         result["msg"] = "already primary (%s): nothing to do" % replication.summary(before)
         return result
-    decision = guard(before, params.get("min_lsn"), params["max_lag_bytes"], params["max_lag_seconds"],
-                     params.get("accept_data_loss"))
+    with conn.cursor() as cur:
+        cur.execute(PRIVILEGES)
+        may_promote, may_resume = cur.fetchone()
+    if not may_promote or (before["replay_paused"] and not may_resume):
+        raise OpsreadyError("refusing to promote: %s may not call %s (a superuser may, or a role granted EXECUTE on "
+                            "it). Nothing was changed." % (params["login_user"], "pg_promote" if not may_promote
+                                                           else "pg_wal_replay_resume (the standby's replay is paused)"),
+                            **result)
+    decision = guard(before, params.get("min_lsn"), params["max_lag_bytes"], params.get("accept_data_loss"))
     result["guard"] = decision
     if not decision["promote"]:
         raise OpsreadyError("refusing to promote: %s. Nothing was changed. To promote anyway, give accept_data_loss: "
@@ -98,9 +106,10 @@ def promote(conn, params, check_mode, clock=time.monotonic, sleep=time.sleep):
     except OpsreadyError:
         raise
     except Exception as e:   # the database failed or went away mid-way: say whether the promotion was asked for
-        raise OpsreadyError("%s: %s" % (
+        raise OpsreadyError("%s%s: %s" % (
             "the promotion was asked for and may have happened: read the server's state (pg_replication_info) before "
-            "anything else" if result["changed"] else "nothing was promoted", " ".join(str(e).split())), **result)
+            "anything else" if result["promote_asked"] else "nothing was promoted",
+            " (its paused replay was resumed)" if result["replay_resumed"] else "", " ".join(str(e).split())), **result)
 
 
 def _promote(conn, params, result, decision, started, clock, sleep):
@@ -119,15 +128,14 @@ def _promote(conn, params, result, decision, started, clock, sleep):
             done, lsn = cur.fetchone()
             return lsn if done else None
         try:
-            result["lsn_at_promotion"] = _wait(replayed, params["replay_timeout"],
-                                               "replay did not reach what the standby received", sleep, clock)
+            _wait(replayed, params["replay_timeout"], "replay did not reach what the standby received", sleep, clock)
         except OpsreadyError as e:
             raise OpsreadyError("%s; nothing was promoted%s" % (
                 e, " (its paused replay was resumed)" if result["replay_resumed"] else ""), **result)
         step("wait_replay", t)
         t = clock()
-        result["changed"] = True   # asked: from here on it may have happened
-        cur.execute("SELECT pg_promote(true, %s)", (int(params["promote_timeout"]),))
+        result.update(changed=True, promote_asked=True)   # from here on it may have happened
+        cur.execute("SELECT pg_promote(true, %s)", (int(math.ceil(params["promote_timeout"])),))
         if not cur.fetchone()[0]:
             raise OpsreadyError("pg_promote did not finish within %s s: the server may still become a primary; read "
                                 "its state before anything else" % params["promote_timeout"], **result)
@@ -138,13 +146,17 @@ def _promote(conn, params, result, decision, started, clock, sleep):
             try:
                 cur.execute("SELECT txid_current()")   # assigns a transaction id: refused while in recovery
                 return True
-            except Exception:   # psycopg2's "cannot assign TransactionIds during recovery"
-                return False
+            except Exception as e:   # still in recovery: try again; anything else (a lost session) says itself
+                if getattr(e, "pgcode", None) in NOT_YET_WRITABLE:
+                    return False
+                raise
         try:
             _wait(writable, params["promote_timeout"], "the promoted server did not take writes", sleep, clock)
         except OpsreadyError as e:
             raise OpsreadyError(str(e), **result)
         step("writable", t)
+        cur.execute("SELECT pg_last_wal_replay_lsn()::text")   # where recovery ended: the new timeline's start
+        result["lsn_at_promotion"] = cur.fetchone()[0]
     result["after"] = replication.read(conn)
     result["timings"]["total"] = round(clock() - started, 3)
     result["msg"] = "promoted at %s: %s (%.3f s)%s" % (

@@ -24,10 +24,11 @@ STANDBYS = """SELECT application_name, client_addr::text, state, sync_state, sen
   replay_lsn::text, pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::int8,
   pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::int8, extract(epoch FROM replay_lag)::float8
 FROM pg_stat_replication ORDER BY application_name, pid"""
-# a standby: what it received and replayed; its lag is 0 while everything received is replayed (an idle primary
-# makes the last replayed commit old without any lag)
-STANDBY = """SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,
-  coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::int8,
+# a standby: what it received and replayed. After a restart PostgreSQL reports as received the start of the WAL
+# segment streaming resumed at, behind what was already replayed: received is never taken below replayed. Its lag is
+# 0 while everything received is replayed (an idle primary makes the last replayed commit old without any lag).
+STANDBY = """SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text, pg_last_wal_replay_lsn()::text,
+  greatest(coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0), 0)::int8,
   CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
        ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8,
   pg_get_wal_replay_pause_state()"""
@@ -38,7 +39,7 @@ SLOTS = """SELECT slot_name, slot_type, active, restart_lsn::text, wal_status,
   CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 END
 FROM pg_replication_slots ORDER BY slot_name"""
 
-LSN = re.compile(r"[0-9A-F]{1,8}/[0-9A-F]{1,8}")
+LSN = re.compile(r"[0-9A-F]{1,8}/[0-9A-F]{1,8}", re.I)
 
 
 def lsn_bytes(lsn):

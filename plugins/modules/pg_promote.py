@@ -12,9 +12,9 @@ version_added: 0.1.0
 description:
   - Reads the standby's replication state and applies the B(lag guard) - when O(min_lsn) is given (the old
     primary's last known WAL position), what the primary wrote beyond what this standby received would be lost; more
-    than O(max_lag_bytes) of it refuses the promotion. A replay more than O(max_lag_seconds) behind what the standby
-    received refuses it too. Over budget, the promotion happens only with O(accept_data_loss) and a
-    O(data_loss_reason), both returned for the record.
+    than O(max_lag_bytes) of it refuses the promotion. Over budget, the promotion happens only with
+    O(accept_data_loss) and a O(data_loss_reason), both returned for the record. What the standby received but has
+    not replayed yet is not lost - replay ends before the promotion.
   - Never trust a lag figure alone - for a planned switchover stop the old primary cleanly first and give its last
     position as O(min_lsn) with O(max_lag_bytes=0), so the promotion happens only once everything it wrote is here.
   - Then waits (at most O(replay_timeout)) until the standby has replayed all it received (a paused replay is
@@ -24,7 +24,9 @@ description:
     clients are the runbook's other steps, not this module's.
   - community.postgresql has no promotion with a guard (its postgresql_query could call C(pg_promote), blind to
     what would be lost). Hence this module.
-  - Log in as a superuser, or a role granted EXECUTE on C(pg_promote) and C(pg_wal_replay_resume) with pg_monitor.
+  - Log in as a superuser, or a role granted EXECUTE on C(pg_promote) (and C(pg_wal_replay_resume) when replay may
+    be paused) with pg_monitor; a role that may not is refused before anything changes, in check mode too.
+  - Each wait is bounded by its timeout plus the answer to one query (at most the larger timeout and 10 s more).
 author:
   - opsready.runbooks developers (@opsready)
 extends_documentation_fragment:
@@ -48,10 +50,6 @@ options:
     description: Bytes of O(min_lsn) the standby may lack (lost on promotion); from 0 (nothing may be lost) to 1 TiB.
     type: int
     default: 0
-  max_lag_seconds:
-    description: Seconds the standby's replay may be behind what it received (0 to 86400).
-    type: float
-    default: 30
   accept_data_loss:
     description: Promote even over budget. Needs O(data_loss_reason).
     type: bool
@@ -111,9 +109,14 @@ accepted_data_loss:
   returned: always
   type: dict
 lsn_at_promotion:
-  description: The last replayed WAL position when the standby was promoted.
+  description: Where recovery ended - the last WAL position replayed before the new timeline began (null when
+    nothing was promoted).
   returned: always
   type: str
+promote_asked:
+  description: Whether C(pg_promote) was called (after a failure - the promotion may have happened; read the state).
+  returned: always
+  type: bool
 replay_resumed:
   description: Whether a paused replay was resumed (a change, even when the promotion then did not happen).
   returned: always
@@ -136,7 +139,6 @@ def main():
             connection_spec(),
             min_lsn={"type": "str"},
             max_lag_bytes={"type": "int", "default": 0},
-            max_lag_seconds={"type": "float", "default": 30},
             accept_data_loss={"type": "bool", "default": False},
             data_loss_reason={"type": "str"},
             replay_timeout={"type": "float", "default": 60},

@@ -134,6 +134,7 @@ def test_bad_input_is_refused_clearly(run_main, extra, message):
 
 # ------------------------------------------------------------------------------------------------- pure functions
 @pytest.mark.parametrize("lsn, position", [("0/0", 0), ("0/3000148", 0x3000148), ("16/B374D848", (0x16 << 32) + 0xB374D848),
+                                           ("16/b374d848", (0x16 << 32) + 0xB374D848),
                                            (None, None)])
 def test_an_lsn_is_a_byte_position(lsn, position):
     assert replication.lsn_bytes(lsn) == position
