@@ -46,9 +46,10 @@ def _clock(value, where):
 
 
 def normalize(windows, blackouts):
-    """Validated windows [{days, start, end, tz, label}] and blackout spans [(first date, last date, label)]."""
-    if not isinstance(windows, list) or not windows:
-        raise OpsreadyError("windows: the change windows must be a non-empty list of {days, start, end, timezone}")
+    """Validated windows [{days, start, end, tz, label}] and blackout spans [(first date, last date, label)]. No
+    windows (an empty list) means any time outside the blackouts."""
+    if not isinstance(windows, list):
+        raise OpsreadyError("windows: the change windows must be a list of {days, start, end, timezone}")
     result = []
     for index, window in enumerate(windows):
         where = "window %d" % (index + 1)
@@ -97,11 +98,14 @@ def decide(windows, blackouts=None, at=None):
     windows, spans = normalize(windows, blackouts)
     stamp = at.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for first, last, label in spans:
-        # a blackout date is a date in the first window's time zone (the team's calendar)
-        if first <= at.astimezone(windows[0]["tz"]).date() <= last:
+        # a blackout date is a date in the first window's time zone (the team's calendar; UTC without windows)
+        if first <= at.astimezone(_calendar(windows)).date() <= last:
             return {"allowed": False, "at": stamp, "window": None, "next_window": _next(windows, spans, at),
                     "reason": "%s is inside the blackout %s%s" % (stamp, first if first == last else "%s..%s" % (
                         first, last), " (%s)" % label if label else "")}
+    if not windows:
+        return {"allowed": True, "at": stamp, "window": None, "next_window": None,
+                "reason": "no change window is configured and %s is outside every blackout" % stamp}
     for window in windows:
         if _inside(window, at):
             return {"allowed": True, "at": stamp, "window": window["label"], "next_window": None,
@@ -128,8 +132,17 @@ def start(decision, rehearsal, check_mode, override_reason):
     return result
 
 
+def _calendar(windows):
+    return windows[0]["tz"] if windows else datetime.timezone.utc
+
+
 def _next(windows, spans, at):
     """The next moment (UTC, minute resolution, within 35 days) that is inside a window and outside blackouts."""
+    if not windows:   # any time outside the blackouts: the day after the one that holds `at`, at midnight UTC
+        day = at.astimezone(datetime.timezone.utc).date()
+        while any(first <= day <= last for first, last, label in spans):
+            day += datetime.timedelta(days=1)
+        return "%sT00:00:00Z" % day.isoformat()
     moment = at.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
     for dummy in range(35 * 24 * 4):  # quarter-hour steps are enough to find an opening...
         if any(_inside(w, moment) for w in windows) and not any(

@@ -90,14 +90,28 @@ def test_how_the_change_starts(check_mode, override, at, started):
     assert decision["override_reason"] == (override or None)
 
 
+def test_blackouts_without_windows_are_a_freeze():
+    """A freeze (blackout dates) with no change window configured: refused on those dates, allowed on the others;
+    the dates are UTC dates then (with windows, the first window's time zone)."""
+    freeze = [{"from": "2026-11-27", "to": "2026-11-30", "reason": "Black Friday freeze"}]
+    inside = change_window([], freeze, at="2026-11-27T10:00:00Z")
+    assert inside["allowed"] is False and inside["next_window"] == "2026-12-01T00:00:00Z"
+    assert inside["reason"] == "2026-11-27T10:00:00Z is inside the blackout 2026-11-27..2026-11-30 (Black Friday freeze)"
+    outside = change_window([], freeze, at="2026-12-01T00:00:00Z")
+    assert outside["allowed"] is True and outside["window"] is None
+    assert outside["reason"] == "no change window is configured and 2026-12-01T00:00:00Z is outside every blackout"
+    started = change_window([], freeze, at="2026-11-28T10:00:00Z", check_mode=True, override_reason="INC-4711: fix")
+    assert started["started"] == "by override"
+
+
 def test_without_check_mode_it_only_decides():
     assert "started" not in change_window(WEDNESDAY, at="2026-11-25T16:30:00Z")
 
 
 # (id, windows, blackouts, at, check_mode, override_reason, the option the message names, a part of the message)
 BAD_INPUT = [
-    ("windows-empty", [], None, None, None, None, "windows", "must be a non-empty list"),
-    ("windows-not-a-list", "wed 16:00-18:00", None, None, None, None, "windows", "must be a non-empty list"),
+    ("windows-not-a-list", "wed 16:00-18:00", None, None, None, None, "windows", "must be a list"),
+    ("windows-a-dict", {"days": "wed"}, None, None, None, None, "windows", "must be a list"),
     ("window-not-a-dict", ["wed 16:00-18:00"], None, None, None, None, "windows", "needs days, start and end"),
     ("window-without-end", [{"days": "wed", "start": "16:00"}], None, None, None, None, "windows",
      "needs days, start and end"),
