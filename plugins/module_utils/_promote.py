@@ -32,6 +32,10 @@ def validate(params):
     if params.get("accept_data_loss") and not (isinstance(reason, str) and reason.strip()):
         raise OpsreadyError("accept_data_loss needs data_loss_reason: why losing what the standby did not receive is "
                             "acceptable (it is recorded)")
+    if isinstance(reason, str) and (len(reason) > 1000 or any(ord(c) < 32 or ord(c) == 127 for c in reason)):
+        raise OpsreadyError("data_loss_reason: give one line of at most 1000 characters (it is recorded), got %d "
+                            "characters%s" % (len(reason), " with a control character" if any(
+                                ord(c) < 32 or ord(c) == 127 for c in reason) else ""))
     if reason is not None and not params.get("accept_data_loss"):
         raise OpsreadyError("data_loss_reason applies with accept_data_loss=true only")
 

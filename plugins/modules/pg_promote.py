@@ -56,6 +56,7 @@ options:
     default: false
   data_loss_reason:
     description: Why promoting over budget is acceptable (a ticket, who decided); returned in RV(accepted_data_loss).
+      One line of at most 1000 characters.
     type: str
   replay_timeout:
     description: Seconds to wait for replay to reach what was received (0.1 to 3600).

@@ -165,6 +165,10 @@ def test_a_server_that_never_answers_is_a_bounded_failure(run_main, silent_serve
     ({"accept_data_loss": True}, "accept_data_loss needs data_loss_reason"),
     ({"accept_data_loss": True, "data_loss_reason": "  "}, "accept_data_loss needs data_loss_reason"),
     ({"data_loss_reason": "because"}, "data_loss_reason applies with accept_data_loss=true only"),
+    ({"accept_data_loss": True, "data_loss_reason": "INC-1\nDROP"}, "data_loss_reason: give one line of at most 1000 "
+     "characters (it is recorded), got 10 characters with a control character"),
+    ({"accept_data_loss": True, "data_loss_reason": "x" * 1001}, "got 1001 characters"),
+    ({"min_lsn": "0/3000148\n"}, "is not a PostgreSQL LSN"),
     ({"max_lag_bytes": "lots"}, "argument 'max_lag_bytes' is of type str and we were unable to convert to int"),
     ({"login_port": 1}, "promotion of 127.0.0.1: "),
 ])
@@ -176,7 +180,7 @@ def test_bad_input_is_refused_before_anything_is_read(run_main, extra, message):
 
 
 def test_the_table_is_as_long_as_we_say():
-    assert len(test_bad_input_is_refused_before_anything_is_read.pytestmark[0].args[1]) == 13
+    assert len(test_bad_input_is_refused_before_anything_is_read.pytestmark[0].args[1]) == 16
 
 
 # ------------------------------------------------------------------------------------------------- the guard alone
