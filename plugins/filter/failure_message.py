@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from ansible_collections.opsready.runbooks.plugins.plugin_utils._filters import as_filter
+
 DOCUMENTATION = r"""
 name: failure_message
 short_description: What a failed task said, item by item for a loop
@@ -13,6 +15,9 @@ description:
   - A task with a loop fails with only "One or more items failed"; the reasons are in its per-item results. This
     filter names each failed item with its own message (for example C(app1) then the reason), so the final
     message says why without scrolling back.
+  - A failure raised by one of this collection's filters (a step's failure that P(opsready.runbooks.timeline#filter)
+    was given as O(opsready.runbooks.timeline#filter:after)) is said as the filter said it, without the words
+    Ansible wraps around a filter's error.
 author:
   - opsready.runbooks developers (@opsready)
 options:
@@ -35,30 +40,6 @@ _value:
 """
 
 
-def _message(result):
-    msg = result.get("msg")
-    if not msg and result.get("stderr"):
-        msg = result["stderr"]
-    if not msg and result.get("unreachable"):
-        msg = "unreachable"
-    return " ".join(str(msg if msg else "failed").split())
-
-
-def _label(result):
-    item = result.get(result.get("ansible_loop_var") or "item")
-    label = (result.get("_ansible_item_label") if result.get("_ansible_item_label") is not None else item)
-    return label if isinstance(label, str) else str(label)
-
-
-def failure_message(result):
-    if not isinstance(result, dict):
-        return " ".join(str(result).split()) or "failed"
-    failed = [r for r in result.get("results") or [] if isinstance(r, dict) and (r.get("failed") or r.get("unreachable"))]
-    if not failed:
-        return _message(result)
-    return "; ".join("%s: %s" % (_label(r), _message(r)) for r in failed)
-
-
 class FilterModule:
     def filters(self):
-        return {"failure_message": failure_message}
+        return {"failure_message": as_filter("failure_message", "_runbook")}

@@ -9,21 +9,67 @@ from __future__ import annotations
 
 import datetime
 import posixpath
+import re
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
 
-def timeline(entries, step, detail="", now=None):
+def timeline(entries, step, detail="", after=None, now=None):
     """The runbook's timeline with one more entry, {at (UTC, microseconds), step, detail}; a new list, so a
-    set_fact of the result is the only change. entries None (the first step) starts one."""
+    set_fact of the result is the only change. entries None (the first step) starts one.
+
+    `after` is the registered result of the step's action, run with ignore_unreachable and ignore_errors (a dead
+    host must fail as an ordinary failure the rescue reports, not end the play): when it, or any item of its loop,
+    failed or could not reach its host, the step failed and this refuses with the step's name and each failure
+    (raised with step=True: the failure is the step's, said as it is)."""
     if entries is None:
         entries = []
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise OpsreadyError("timeline: the timeline must be a list of entries (dicts), got %r" % (entries,))
     if not isinstance(step, str) or not step.strip():
         raise OpsreadyError("timeline: give the step's name (a non-empty string), got %r" % (step,))
+    if after is not None and not isinstance(after, dict):
+        raise OpsreadyError("timeline: after is a task's registered result (a dict), got %r" % (after,))
+    if after and (after.get("failed") or after.get("unreachable") or _failed_items(after)):
+        raise OpsreadyError("%s: %s" % (step, failure_message(after)), step=True)
     at = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return entries + [{"at": at, "step": step, "detail": "" if detail is None else str(detail)}]
+
+
+# How Ansible (2.19 and later) wraps an error raised by a filter in a task's arguments; the error itself follows.
+_FILTER_FAILED = re.compile(r"The filter plugin 'opsready\.runbooks\.\w+' failed: (.*)\Z", re.DOTALL)
+
+
+def _failed_items(result):
+    return [r for r in result.get("results") or [] if isinstance(r, dict) and (r.get("failed") or r.get("unreachable"))]
+
+
+def _message(result):
+    msg = result.get("msg")
+    if not msg and result.get("stderr"):
+        msg = result["stderr"]
+    if not msg and result.get("unreachable"):
+        msg = "unreachable"
+    said = _FILTER_FAILED.search(str(msg)) if msg else None
+    return " ".join(str(said.group(1) if said else msg if msg else "failed").split())
+
+
+def _label(result):
+    item = result.get(result.get("ansible_loop_var") or "item")
+    label = (result.get("_ansible_item_label") if result.get("_ansible_item_label") is not None else item)
+    return label if isinstance(label, str) else str(label)
+
+
+def failure_message(result):
+    """What a failed task said, in one line: each failed or unreachable item of a loop as its label and its own
+    message (a loop otherwise says only "One or more items failed"); a failure raised by one of this collection's
+    filters as the filter said it, without Ansible's wrapping."""
+    if not isinstance(result, dict):
+        return " ".join(str(result).split()) or "failed"
+    failed = _failed_items(result)
+    if not failed:
+        return _message(result)
+    return "; ".join("%s: %s" % (_label(r), _message(r)) for r in failed)
 
 
 def _results(results, what):

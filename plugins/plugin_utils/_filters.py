@@ -21,7 +21,8 @@ def pure(module, function):
 
 def as_filter(name, module, function=None):
     """The pure function `function` (default: the filter's name) of module_utils `module` as a filter: its refusal of
-    odd input becomes a filter error that names the filter.
+    odd input becomes a filter error that names the filter (a runbook step's failure, raised with step=True, is said
+    as it is).
 
     The module is imported when the filter first runs, not when the filter file loads. Ansible finds a collection's
     filter by loading every filter file of the collection, in each worker process (one per task and host) that
@@ -32,6 +33,7 @@ def as_filter(name, module, function=None):
             return pure(module, function or name)(*args, **kwargs)
         except OpsreadyError as e:
             said = str(e)
-            raise AnsibleFilterError(said if said.startswith(name + ":") else "%s: %s" % (name, said))
+            as_is = said.startswith(name + ":") or e.result.get("step")  # a runbook step's failure, not the filter's
+            raise AnsibleFilterError(said if as_is else "%s: %s" % (name, said))
     run.__name__ = name
     return run

@@ -1,6 +1,6 @@
 """failure_message: a loop's failure says why, item by item, instead of "One or more items failed"."""
 import pytest
-from ansible_collections.opsready.runbooks.plugins.filter.failure_message import failure_message
+from ansible_collections.opsready.runbooks.plugins.module_utils._runbook import failure_message
 
 
 def test_a_loop_names_each_failed_item_with_its_own_message():
@@ -27,3 +27,12 @@ def test_a_loop_names_each_failed_item_with_its_own_message():
 ])
 def test_other_shapes(result, said):
     assert failure_message(result) == said
+
+
+def test_a_failure_raised_by_one_of_our_filters_is_said_as_the_filter_said_it():
+    wrapped = ("Task failed: Finalization of task args for 'ansible.builtin.set_fact' failed: Error while resolving "
+               "value for 'rollback_timeline': The filter plugin 'opsready.runbooks.timeline' failed: workers "
+               "restarted: app2: Failed to connect\n to app2")
+    assert failure_message({"failed": True, "msg": wrapped}) == "workers restarted: app2: Failed to connect to app2"
+    other = "The filter plugin 'community.general.json_query' failed: boom"
+    assert failure_message({"failed": True, "msg": other}) == other  # only ours: another's error keeps its context

@@ -164,3 +164,42 @@ def test_timeline_adds_an_entry_to_a_new_list_and_starts_one_from_nothing():
 def test_timeline_refuses_odd_input(entries, step, message):
     with pytest.raises(OpsreadyError, match=message):
         runbook.timeline(entries, step)
+
+
+def test_timeline_refuses_an_after_that_is_not_a_result():
+    with pytest.raises(OpsreadyError, match=r"after is a task's registered result \(a dict\), got 'app1'"):
+        runbook.timeline([], "workers stopped", after="app1")
+
+
+@pytest.mark.parametrize("after", [
+    {"changed": True, "results": [{"item": "app1", "changed": True}, {"item": "app2", "changed": False}]},
+    {"skipped": True, "skip_reason": "Conditional result was False"},
+    {"changed": False},
+    {},
+])
+def test_timeline_records_a_step_whose_action_went_through_or_was_skipped(after):
+    assert runbook.timeline([], "workers stopped", "worker", after=after, now=AT)[0]["step"] == "workers stopped"
+
+
+@pytest.mark.parametrize("after, said", [
+    # the loop over hosts with ignore_unreachable + ignore_errors: the dead host is an item, the task is not failed
+    ({"changed": True, "msg": "All items completed", "results": [
+        {"item": ["app1", "worker"], "changed": True, "ansible_loop_var": "item"},
+        {"item": ["app2", "worker"], "unreachable": True, "msg": "Failed to connect to app2",
+         "ansible_loop_var": "item"}]},
+     "workers stopped: ['app2', 'worker']: Failed to connect to app2"),
+    ({"failed": True, "msg": "One or more items failed", "results": [
+        {"item": "app1", "failed": True, "msg": "Could not find the requested service worker:\n host",
+         "ansible_loop_var": "item"}]},
+     "workers stopped: app1: Could not find the requested service worker: host"),
+    ({"unreachable": True, "msg": "ssh: connect to host app2 port 22: No route to host"},
+     "workers stopped: ssh: connect to host app2 port 22: No route to host"),
+    ({"failed": True}, "workers stopped: failed"),
+])
+def test_timeline_refuses_a_step_whose_action_failed_and_says_why(after, said):
+    entries = [{"at": "x", "step": "start", "detail": ""}]
+    with pytest.raises(OpsreadyError) as caught:
+        runbook.timeline(entries, "workers stopped", "worker", after=after)
+    assert str(caught.value) == said
+    assert caught.value.result == {"step": True}  # the step's failure: the filter says it as it is
+    assert len(entries) == 1
