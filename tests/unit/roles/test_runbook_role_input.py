@@ -1,4 +1,4 @@
-"""The runbook role's steps (tasks_from evidence, where, stop, leftovers) refuse bad input with a clear message and
+"""The runbook role's steps (tasks_from begin, lock, notify, evidence, where, stop, leftovers) refuse bad input with a clear message and
 write nothing: one real ansible-playbook run on localhost (no lab), each row in a block of its own whose rescue keeps
 the refusal. Grow the table with every option."""
 import json
@@ -13,8 +13,29 @@ import yaml
 PROJECT = pathlib.Path(__file__).resolve().parents[3]
 
 GOOD_EVIDENCE = {"runbook_kind": "myrunbook", "runbook_evidence": {"result": "done"}}
+WINDOW = {"override_variable": "myrunbook_override_reason"}
+GOOD_BEGIN = {"runbook_kind": "myrunbook", "runbook_timeline_name": "myrunbook_timeline", "runbook_change_window": WINDOW}
+LOCK = {"name": "platform", "reason": "test", "ttl": 60}
+GOOD_NOTIFY = {"runbook_event": "start", "runbook_text": "starts", "runbook_notify": {"url": "http://127.0.0.1:9/"}}
 ROWS = [
     # name, entry point, vars, what the refusal says
+    ("begin: no timeline", "begin", {"runbook_kind": "myrunbook", "runbook_change_window": WINDOW},
+     "missing required arguments: runbook_timeline_name"),
+    ("begin: a timeline name that is no variable name", "begin", dict(GOOD_BEGIN, runbook_timeline_name="my timeline"),
+     "my timeline"),
+    ("begin: no override variable", "begin", dict(GOOD_BEGIN, runbook_change_window={}), "override_variable"),
+    ("begin: windows that are a number", "begin",
+     dict(GOOD_BEGIN, runbook_change_window=dict(WINDOW, windows=5)), "windows"),
+    ("begin: a window without days", "begin",
+     dict(GOOD_BEGIN, runbook_change_window=dict(WINDOW, windows=[{"start": "16:00", "end": "18:00"}])), "days"),
+    ("begin: a lock without a reason", "begin", dict(GOOD_BEGIN, runbook_lock={"name": "platform", "ttl": 60}),
+     "missing required arguments: reason found in runbook_lock"),
+    ("lock: a ttl that is not a number", "lock", {"runbook_kind": "myrunbook", "runbook_timeline_name": "t",
+                                                  "runbook_lock": dict(LOCK, ttl="ten")}, "ttl"),
+    ("lock: no lock", "lock", {"runbook_kind": "myrunbook", "runbook_timeline_name": "t"},
+     "missing required arguments: runbook_lock"),
+    ("notify: no event", "notify", {"runbook_text": "x", "runbook_notify": {}}, "missing required arguments: runbook_event"),
+    ("notify: a webhook that refuses the connection", "notify", GOOD_NOTIFY, "Connection refused"),
     ("evidence: no kind", "evidence", {"runbook_evidence": {"result": "done"}},
      "missing required arguments: runbook_kind"),
     ("evidence: a kind that is a path", "evidence", dict(GOOD_EVIDENCE, runbook_kind="../etc/passwd"),
@@ -76,4 +97,4 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(refused, n, name, messa
 
 
 def test_the_table_names_each_row_once():
-    assert len({row[0] for row in ROWS}) == len(ROWS) == 12
+    assert len({row[0] for row in ROWS}) == len(ROWS) == 22

@@ -211,8 +211,8 @@ def test_a_deploy_and_its_rollback_under_traffic_serve_every_request(tmp_path, l
     assert deployed["result"] == "done" and deployed["watch"]["held"] is True
     assert deployed["backup"]["read_to_end"] is True
     steps = [entry["step"] for entry in deployed["timeline"]]
-    assert steps == ["start", "change window", "lock", "plan", "backup", "schema", "release app1", "release app2",
-                     "healthy", "watch"]
+    assert steps == ["start", "change window", "lock", "live releases", "plan", "backup", "schema", "release app1",
+                     "release app2", "workers restarted", "healthy", "watch"]
     assert deployed["lock"]["released"] is not None
 
     again, evidence = deploy(tmp_path, "-e", "deploy_version=" + NEW)

@@ -133,8 +133,8 @@ def test_a_host_killed_during_the_maintenance_work_keeps_the_site_closed_and_a_l
         WINDOW, maintenance_window_commands=[["sleep", "4"]], maintenance_window_evidence_dir=str(tmp_path / "killed"))))
     rc, out = kill_app2_when(proc, lambda: hosts["app1"].run("pgrep -x sleep").rc == 0)
     text = " ".join(out.split())
-    assert rc != 0 and 'Maintenance window FAILED at "Every host answered: commands on app2"' in text, text[-3000:]
-    assert "The site stays in maintenance (app1: present, app2: unreachable)" in text
+    assert rc != 0 and 'Maintenance window stopped at "Every host answered: commands on app2"' in text, text[-3000:]
+    assert "the site stays in maintenance (app1: present, app2: unreachable)" in text
     report = evidence(tmp_path / "killed", "maintenance_window")
     assert report["result"] == "failed" and report["states"]["failed"]["maintenance"] == {
         "app1": "present", "app2": "unreachable"}

@@ -191,8 +191,9 @@ def test_outside_the_window_it_refuses_and_changes_nothing(tmp_path, hosts, lab,
     before = state_of_the_site(hosts, lab)
     run, evidence = window(tmp_path, "-e", OUTSIDE)
     assert run.returncode != 0
-    assert "Maintenance window not started, nothing changed: Refusing to start: 2026-11-25T12:00:00Z is outside" \
-        in run.stdout
+    said = " ".join(run.stdout.split())   # the callback folds long messages
+    assert "Maintenance window stopped at" in said and "Refusing to start: 2026-11-25T12:00:00Z is outside" in said
+    assert "Now: the window had not started, nothing changed." in said
     assert "maintenance_window_override_reason" in run.stdout
     assert evidence["result"] == "refused"
     assert state_of_the_site(hosts, lab) == before
@@ -208,8 +209,8 @@ def test_a_failing_health_gate_keeps_the_site_in_maintenance_and_says_so(tmp_pat
                                '{"maintenance_window_commands": [["cp", "/tmp/fault-500.json", "/etc/demo/fault.json"]]}')
         assert run.returncode != 0
         message = " ".join(run.stdout.split())   # the callback folds long messages
-        assert 'Maintenance window FAILED at "Health gate' in message, message[-3000:]
-        assert "The site stays in maintenance (app1: present, app2: present)" in message, message[-3000:]
+        assert 'Maintenance window stopped at "Health gate' in message, message[-3000:]
+        assert "Now: the site stays in maintenance (app1: present, app2: present)" in message, message[-3000:]
         assert public(hosts, lab)[0] == 503
         assert events(lab) == ["start", "failed"]
         assert evidence["result"] == "failed" and evidence["states"]["failed"]["maintenance"] == {"app1": "present", "app2": "present"}

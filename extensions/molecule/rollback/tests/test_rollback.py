@@ -96,8 +96,8 @@ def test_rollback_cycle_previews_keeps_data_and_serves_no_5xx(tmp_path, lab, hos
     assert psql(hosts["db1"], data) == before  # every row written before survives (the note column is v2's)
     assert evidence["result"] == "done" and evidence["health"]["state"] == "ok"
     steps = [entry["step"] for entry in evidence["timeline"]]
-    assert steps == ["start", "change window", "lock", "plan", "backup", "release app1", "release app2", "schema",
-                     "healthy"]
+    assert steps == ["start", "change window", "lock", "live releases", "plan", "backup", "release app1", "release app2",
+                     "schema", "workers restarted", "healthy"]
     backup = evidence["backup"]
     assert int(backup["size"]) > 0 and len(backup["sha256"]) == 64 and int(backup["restore_list_entries"]) > 5
     assert hosts["db1"].file(backup["file"]).exists
@@ -196,8 +196,8 @@ def test_past_an_irreversible_migration_by_restoring_a_backup_when_asked(tmp_pat
         assert restore["check"]["expect"] == ["0001"]
         assert psql(hosts["db1"], DATA, db=restore["previous_database_kept_as"]) == after  # nothing lost
         steps = [entry["step"] for entry in evidence["timeline"]]
-        assert steps == ["start", "change window", "lock", "plan", "backup", "restore staged", "release app1", "release app2",
-                         "schema", "healthy"]
+        assert steps == ["start", "change window", "lock", "live releases", "plan", "backup", "restore staged",
+                         "release app1", "release app2", "schema", "workers restarted", "healthy"]
         print("restore-based rollback, requests through the LB: %s, failures: %s" % (
             dict(poller.codes), poller.failures))
         assert poller.codes[200] > 20
