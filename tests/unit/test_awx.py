@@ -308,8 +308,8 @@ def awx_launch(template, data):
 
 def role_secret(tmp_path, extra_vars):
     """The secret maintenance_mode gets on an app host whose inventory holds one, with the job's extra vars: the
-    role's own expression (tasks/whole.yml), through a real ansible-playbook run. None: omitted, no bypass."""
-    (task,) = [task for task in yaml.safe_load((PROJECT / "roles/maintenance_window/tasks/whole.yml").read_text())
+    role's own expression (tasks/batch.yml), through a real ansible-playbook run. None: omitted, no bypass."""
+    (task,) = [task for task in yaml.safe_load((PROJECT / "roles/maintenance_window/tasks/batch.yml").read_text())
                if "opsready.runbooks.maintenance_mode" in task]
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"app": {
         "hosts": {"app1": {"ansible_connection": "local"}}, "vars": {"maintenance_window_secret": INVENTORY_SECRET}}}))
