@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine for the lab and the tests, from nothing; safe to run again (it only does what is missing).
-#   1. host packages with apt, as root: for the tests (shellcheck, systemd-analyze; PostgreSQL 15, Redis, HAProxy
-#      and nginx binaries that the unit tests start on loopback as throwaway servers) and for the lab (podman, runc,
+#   1. host packages with apt, as root: for the tests (shellcheck, systemd-analyze; PostgreSQL 15, PgBouncer, Redis,
+#      HAProxy and nginx binaries that the unit tests start on loopback as throwaway servers) and for the lab (podman, runc,
 #      debootstrap)
 #   2. the virtualenv .venv with the pinned requirements, and the collection linked where Ansible looks for it
 #   3. the lab image (debootstrap + podman import; cached by a hash of its inputs)
@@ -17,7 +17,7 @@ mode=${1:-all}
 
 missing=()
 needs=(shellcheck:shellcheck systemd-analyze:systemd /usr/lib/postgresql/15/bin/initdb:postgresql-15
-       redis-server:redis-server haproxy:haproxy nginx:nginx-light)
+       /usr/sbin/pgbouncer:pgbouncer redis-server:redis-server haproxy:haproxy nginx:nginx-light)
 [ "$mode" = venv ] || needs+=(podman:podman runc:runc debootstrap:debootstrap)
 for pair in "${needs[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

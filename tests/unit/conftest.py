@@ -149,6 +149,51 @@ def _pg_pair():
         shutil.rmtree(base, ignore_errors=True)
 
 
+PGBOUNCER = pathlib.Path("/usr/sbin/pgbouncer")
+PGBOUNCER_ADMIN_PASSWORD = "unit-pgbouncer-secret"
+
+
+@contextlib.contextmanager
+def _pgbouncer(server):
+    """PgBouncer on 127.0.0.1 at a free port in front of `server` (database app -> its postgres database, pool_mode
+    transaction, a client waits at most 30 s): {"admin": console params (user admin), "dsn": a client's DSN through
+    it, "config": its file, "proc"}."""
+    if not PGBOUNCER.exists():
+        _missing("PgBouncer (pgbouncer)")
+    base, prefix = _pg_base()
+    port = _free_port()
+    (base / "userlist.txt").write_text('"admin" "%s"\n"postgres" "%s"\n' % (PGBOUNCER_ADMIN_PASSWORD, PG_PASSWORD))
+    config = base / "pgbouncer.ini"
+    config.write_text(
+        "[databases]\n; the app's database\napp = host=127.0.0.1 port=%d dbname=postgres pool_size=4\n\n"
+        "[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir = %s\nauth_type = scram-sha-256\n"
+        "auth_file = %s/userlist.txt\nadmin_users = admin\npool_mode = transaction\nquery_wait_timeout = 30\n"
+        "logfile = %s/pgbouncer.log\npidfile = %s/pgbouncer.pid\n"
+        % (server["login_port"], port, base, base, base, base))
+    if prefix:
+        entry = pwd.getpwnam(prefix[2])
+        for path in (config, base / "userlist.txt"):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    proc = subprocess.Popen(prefix + [str(PGBOUNCER), str(config)], stdout=subprocess.DEVNULL,
+                            stderr=open(base / "pgbouncer.err", "wb"))
+    try:
+        _wait_port(port, proc, "pgbouncer")
+        yield {"admin": {"login_host": "127.0.0.1", "login_port": port, "login_user": "admin",
+                         "login_password": PGBOUNCER_ADMIN_PASSWORD},
+               "dsn": "host=127.0.0.1 port=%d user=postgres password=%s dbname=app" % (port, PG_PASSWORD),
+               "config": str(config), "log": base / "pgbouncer.log", "proc": proc}
+    finally:
+        _stop(proc)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pgbouncer(pg_pair):
+    """PgBouncer of the test's own in front of the module's pair's primary (conftest pg_pair)."""
+    with _pgbouncer(pg_pair["primary"]) as bouncer:
+        yield bouncer
+
+
 @pytest.fixture(scope="module")
 def pg_pair():
     """A primary and its streaming standby, shared by a test module that only reads them (or puts back what it did)."""

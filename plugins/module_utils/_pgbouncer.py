@@ -1,0 +1,299 @@
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
+"""PgBouncer: its admin console (SHOW DATABASES, SHOW POOLS, PAUSE, RESUME, RELOAD) and the entry of one database in
+its configuration file (a text edit, pure). The client side of repointing a PostgreSQL platform's clients: PAUSE
+makes new queries wait in PgBouncer while the server behind it changes, RELOAD takes the new target, RESUME lets
+them through."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within
+
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")    # a database name PgBouncer's console and file take as is
+HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}$")  # a host name or an address (no list, no space, no quote)
+SECTION = re.compile(r"^\s*\[([^\]]*)\]\s*$")
+
+
+def connection_spec():
+    """PgBouncer's admin console, as an argument_spec fragment (the virtual database pgbouncer; names as in
+    _postgres.connection_spec, so its connect() takes them)."""
+    return {
+        "login_host": {"type": "str", "default": "localhost"},
+        "login_port": {"type": "int", "default": 6432, "aliases": ["port"]},
+        "login_user": {"type": "str", "default": "pgbouncer"},
+        "login_password": {"type": "str", "no_log": True},
+        "ssl_mode": {"type": "str", "default": "prefer",
+                     "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
+        "ca_cert": {"type": "path"},
+    }
+
+
+def validate(params):
+    """Refuse odd input before anything is read or changed."""
+    database = params.get("database")
+    if not isinstance(database, str) or not NAME.match(database):
+        raise OpsreadyError("database must be the name of a PgBouncer database (letters, digits, _ . -, at most 63), "
+                            "got %r" % (database,))
+    for key, most in (("pause_timeout", 3600), ("connect_timeout", 300)):
+        seconds = params.get(key)
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= most:
+            raise OpsreadyError("%s must be more than 0 and at most %d seconds, got %r" % (key, most, seconds))
+    port = params.get("login_port")
+    if port is not None and not 0 < port < 65536:
+        raise OpsreadyError("login_port must be from 1 to 65535, got %r" % (port,))
+    target = params.get("target")
+    if target is None:
+        return
+    if not isinstance(target.get("host"), str) or not HOST.match(target["host"]):
+        raise OpsreadyError("target.host must be one host name or address (letters, digits, _ . : -), got %r"
+                            % (target.get("host"),))
+    if target.get("port") is not None and not 0 < target["port"] < 65536:
+        raise OpsreadyError("target.port must be from 1 to 65535, got %r" % (target["port"],))
+    if target.get("dbname") is not None and not NAME.match(target["dbname"]):
+        raise OpsreadyError("target.dbname must be a database name (letters, digits, _ . -), got %r"
+                            % (target["dbname"],))
+    if not params.get("config"):
+        raise OpsreadyError("target needs config, the PgBouncer configuration file that holds the database's entry")
+
+
+def _pairs(text):
+    """key=value pairs of a [databases] entry, in order; values may be single-quoted ('' is a quote inside)."""
+    pairs, i = [], 0
+    pattern = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^']|'')*'|[^\s']*)")
+    while i < len(text):
+        if not text[i:].strip():
+            break
+        found = pattern.match(text, i)
+        if not found:
+            raise OpsreadyError("cannot read the entry %r: expected key=value pairs" % text.strip())
+        pairs.append([found.group(1), found.group(2)])
+        i = found.end()
+    return pairs
+
+
+def _value(raw):
+    return raw[1:-1].replace("''", "'") if raw.startswith("'") else raw
+
+
+def entry_target(entry):
+    """{host, port, dbname} of a [databases] entry's text (port an int; None for what the entry leaves out)."""
+    values = {key: _value(raw) for key, raw in _pairs(entry)}
+    port = values.get("port")
+    return {"host": values.get("host"), "port": int(port) if port and port.isdigit() else port,
+            "dbname": values.get("dbname")}
+
+
+def retarget(text, database, target, path="the configuration"):
+    """The configuration `text` with `database`'s entry in [databases] pointed at `target` ({host, port, dbname};
+    None leaves a key as it is), every other key and line kept: (new text, the entry's target before)."""
+    lines = text.splitlines(True)
+    section = None
+    entry = re.compile(r"^(\s*)(\"?%s\"?)(\s*=\s*)(.*?)(\s*)$" % re.escape(database), re.DOTALL)
+    for n, line in enumerate(lines):
+        header = SECTION.match(line)
+        if header:
+            section = header.group(1).strip().lower()
+            continue
+        if section != "databases" or line.lstrip().startswith((";", "#")):
+            continue
+        found = entry.match(line)
+        if not found:
+            continue
+        pairs = _pairs(found.group(4))
+        before = entry_target(found.group(4))
+        for key in ("host", "port", "dbname"):
+            if target.get(key) is None:
+                continue
+            value = str(target[key])
+            for pair in pairs:
+                if pair[0] == key:
+                    pair[1] = value
+                    break
+            else:
+                pairs.append([key, value])
+        newline = "\n" if line.endswith("\n") else ""
+        lines[n] = "%s%s%s%s%s" % (found.group(1), found.group(2), found.group(3),
+                                   " ".join("%s=%s" % (k, v) for k, v in pairs), newline)
+        return "".join(lines), before
+    raise OpsreadyError("%s has no entry for %s in its [databases] section (an entry in an %%include'd file, or the "
+                        "fallback '*', cannot be repointed here: give it a line of its own)" % (path, database))
+
+
+def write_atomically(path, text):
+    """Replace the file at `path` with `text`, its mode and owner kept; a reader sees the old file or the new one."""
+    st = os.stat(path)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, st.st_mode & 0o7777)
+        if os.geteuid() == 0:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _show(conn, what):
+    with conn.cursor() as cur:
+        cur.execute("SHOW %s" % what)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def read(conn, database):
+    """The database as PgBouncer runs it now: {target {host, port, dbname}, paused, disabled, connections}."""
+    rows = _show(conn, "DATABASES")
+    for row in rows:
+        if row.get("name") == database:
+            return {"target": {"host": row.get("host"), "port": row.get("port"), "dbname": row.get("database")},
+                    "paused": bool(row.get("paused")), "disabled": bool(row.get("disabled")),
+                    "connections": row.get("current_connections")}
+    raise OpsreadyError("PgBouncer has no database %s (it has: %s)" % (
+        database, ", ".join(sorted(str(r.get("name")) for r in rows if r.get("name") != "pgbouncer")) or "none"))
+
+
+def busy(conn, database):
+    """What keeps a PAUSE waiting: the pools' server connections in a transaction, and their clients."""
+    pools = [p for p in _show(conn, "POOLS") if p.get("database") == database]
+    return {"sv_active": sum(p.get("sv_active") or 0 for p in pools),
+            "cl_active": sum(p.get("cl_active") or 0 for p in pools),
+            "cl_waiting": sum(p.get("cl_waiting") or 0 for p in pools)}
+
+
+def _command(conn, command, database):
+    with conn.cursor() as cur:
+        cur.execute("%s %s" % (command, database))
+
+
+def same_target(now, want):
+    return all(want.get(k) is None or str(want[k]) == str(now.get(k)) for k in ("host", "port", "dbname"))
+
+
+def apply(params, connect, check_mode=False, read_file=None, write_file=write_atomically, clock=time.monotonic):
+    """Bring `database` to the target and state asked for: the target first (the entry rewritten, RELOAD, seen taken;
+    a RELOAD that does not take it puts the file back), then PAUSE (waits for the transactions in flight, at most
+    pause_timeout; a PAUSE that does not finish is undone with RESUME) or RESUME. connect(seconds) opens an admin
+    console session. Returns the module's result; a failure says what was done before it."""
+    validate(params)
+    database, target, want = params["database"], params.get("target"), params["state"]
+    timings, done = {}, []
+    read_file = read_file or (lambda path: open(path).read())
+    conn = connect(params["connect_timeout"])
+    try:
+        with answers_within(params["connect_timeout"]):
+            before = read(conn, database)
+        after = dict(before, target=dict(before["target"]))
+        try:
+            if target and not same_target(before["target"], target):
+                after["target"] = {k: target[k] if target.get(k) is not None else before["target"][k]
+                                   for k in ("host", "port", "dbname")}
+                text = read_file(params["config"])
+                new, in_file = retarget(text, database, target, params["config"])
+                if not check_mode:
+                    timings["reload"] = _repoint(conn, params, (text, new), in_file, after["target"], write_file, clock)
+                done.append("repointed from %s to %s" % (_said(before["target"]), _said(after["target"])))
+            if want == "paused" and not before["paused"]:
+                if not check_mode:
+                    started = clock()
+                    _pause(conn, params, connect)
+                    timings["pause"] = round(clock() - started, 3)
+                after["paused"] = True
+                done.append("paused (new queries wait in PgBouncer)")
+            elif want == "running" and before["paused"]:
+                if not check_mode:
+                    started = clock()
+                    with answers_within(params["connect_timeout"]):
+                        _command(conn, "RESUME", database)
+                    timings["resume"] = round(clock() - started, 3)
+                after["paused"] = False
+                done.append("resumed")
+            if not check_mode and done:
+                with answers_within(params["connect_timeout"]):
+                    after = read(conn, database)
+        except OpsreadyError as e:
+            if done and not check_mode:
+                raise OpsreadyError("%s (done before it: %s)" % (e, "; ".join(done)), **e.result)
+            raise
+    finally:
+        conn.close()
+    state = "paused" if after["paused"] else "running"
+    if not done:
+        msg = "%s: %s, %s; nothing to do" % (database, _said(before["target"]), state)
+    else:
+        msg = "%s%s: %s; now %s, %s" % ("would do: " if check_mode else "", database, "; ".join(done),
+                                        _said(after["target"]), state)
+    return {"changed": bool(done), "msg": msg, "database": database, "before": before, "after": after,
+            "timings": timings, "diff": {"before": before, "after": after}}
+
+
+def _repoint(conn, params, texts, in_file, wanted, write_file, clock):
+    """Write the new entry, RELOAD, and see PgBouncer run it; otherwise put the file back and RELOAD it. Seconds."""
+    (text, new), database, target, started = texts, params["database"], params["target"], clock()
+    write_file(params["config"], new)
+    try:
+        with answers_within(params["connect_timeout"]):
+            _command(conn, "RELOAD", "")
+            taken = read(conn, database)["target"]
+        if not same_target(taken, target):
+            raise OpsreadyError("PgBouncer did not take the new entry after RELOAD (it runs %s; its log says why)"
+                                % _said(taken))
+    except Exception as e:
+        write_file(params["config"], text)
+        reloaded = "reloaded"
+        try:
+            with answers_within(params["connect_timeout"]):
+                _command(conn, "RELOAD", "")
+        except Exception as again:
+            reloaded = "not reloaded (%s): RELOAD on PgBouncer's console" % _one_line(again)
+        raise OpsreadyError("repointing %s to %s failed: %s. The previous entry (%s) is back in %s, %s"
+                            % (database, _said(wanted), _one_line(e), _said(in_file), params["config"], reloaded))
+    return round(clock() - started, 3)
+
+
+def _pause(conn, params, connect):
+    database, seconds = params["database"], params["pause_timeout"]
+    try:
+        with answers_within(seconds):
+            _command(conn, "PAUSE", database)
+        return
+    except Exception as e:
+        waited = _one_line(e)
+    # PgBouncer may still be pausing (its console session is gone): undo it, so no client is left waiting
+    still, resumed = None, False
+    try:
+        other = connect(params["connect_timeout"])
+        try:
+            with answers_within(params["connect_timeout"]):
+                still = busy(other, database)
+                _command(other, "RESUME", database)
+                resumed = True
+        finally:
+            other.close()
+    except Exception as e:
+        raise OpsreadyError(
+            "PAUSE of %s did not finish within %s s (%s), and RESUME failed too: %s. Clients of %s may be waiting: "
+            "RESUME %s on PgBouncer's console" % (database, seconds, waited, _one_line(e), database, database),
+            paused=True)
+    raise OpsreadyError(
+        "PAUSE of %s did not finish within %s s: %d server connection(s) still in a transaction (%d client(s) active, "
+        "%d waiting). RESUMEd: nothing is left paused. A long transaction holds it up: end it, or raise pause_timeout"
+        % (database, seconds, still["sv_active"], still["cl_active"], still["cl_waiting"]), paused=not resumed)
+
+
+def _said(target):
+    return "%s:%s/%s" % (target.get("host"), target.get("port"), target.get("dbname"))
+
+
+def _one_line(e):
+    return " ".join(str(e).split())
