@@ -82,7 +82,7 @@ def answers_within(seconds):
                 return
             left = deadline - time.monotonic()
             if left <= 0:
-                raise OperationalError("the database did not answer within %d s" % seconds)
+                raise OperationalError("the database did not answer within %g s" % seconds)
             fd = [conn.fileno()]
             select.select(fd if state == extensions.POLL_READ else [], fd if state == extensions.POLL_WRITE else [],
                           [], left)

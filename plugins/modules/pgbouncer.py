@@ -16,11 +16,15 @@ description:
     and the command returns once every server connection of the database is released (with C(pool_mode =
     transaction), once the transactions in flight end). It waits at most O(pause_timeout); a PAUSE that does not
     finish in time is undone with C(RESUME), so no client is left waiting, and the task fails naming how many server
-    connections were still in a transaction.
+    connections were still in a transaction. The PAUSE is sent even when PgBouncer already says paused (it does as
+    soon as a PAUSE starts, before it is done); it is a change only when the database was not paused.
   - O(state=running) runs C(RESUME) when the database is paused; the waiting queries go on, to the target.
-  - O(target) rewrites the database's entry in O(config) (C(host), C(port), C(dbname); every other key of the entry
-    and every other line kept; the file replaced at once, mode and owner kept), runs C(RELOAD), and checks with
-    C(SHOW DATABASES) that PgBouncer runs the new target. Otherwise it puts the previous file back and reloads it.
+  - O(target) rewrites the database's entry in O(config) when PgBouncer or the file differ from it (C(host),
+    C(port), C(dbname); every other key of the entry, every other line and the line endings kept, the pairs joined by
+    one space; the file a link points to replaced at once, on disk first, its mode kept and, run as root, its owner),
+    runs C(RELOAD), and checks with C(SHOW DATABASES) that PgBouncer runs the new target. Otherwise it puts the
+    previous file back and reloads it. An entry it cannot read, or two entries for the database, are refused without
+    quoting the entry (it may hold a password).
     PgBouncer closes its server connections to the previous server as they are released. The target is set before
     the state, so a paused database is repointed and resumed in one task.
   - Reads C(SHOW DATABASES) first and changes only what differs; check mode says what would change and changes
@@ -84,6 +88,8 @@ notes:
     for every client to disconnect, and so times out under load.
   - A client waits in PgBouncer while the database is paused, up to PgBouncer's C(query_wait_timeout) (120 s by
     default); then it gets an error. Keep the time between PAUSE and RESUME short.
+  - Two runs that repoint the same PgBouncer at once could each put back the other's file; the runbooks take the
+    platform lock (M(opsready.runbooks.runbook_lock)) first.
   - PgBouncer (1.18) welcomes a new client with the parameters of a server it has met. A client that logs in
     during a PAUSE to a database PgBouncer has not connected to since it started waits until its own connect
     timeout, even after the RESUME. Pause only a database that is in use.

@@ -190,7 +190,7 @@ app = host=not-this-one
 ; app = host=commented
 other = host=db9 dbname=other
 app = host=db1 port=5432 dbname=demo password='it''s secret' pool_size=20
-  "quoted" = host='db1'
+  spaced = host='db1'
 
 [users]
 app = pool_mode=session
@@ -208,10 +208,21 @@ def test_the_entry_is_rewritten_in_place_every_other_key_and_line_kept(target, l
     assert new.splitlines() == [line if n == 7 else old for n, old in enumerate(ENTRY.splitlines())]
 
 
-def test_keys_the_entry_lacks_are_added_and_quoted_names_and_values_read():
-    new, before = _pgbouncer.retarget(ENTRY, "quoted", {"host": "db2", "port": 6543})
+def test_keys_the_entry_lacks_are_added_and_quoted_values_read():
+    new, before = _pgbouncer.retarget(ENTRY, "spaced", {"host": "db2", "port": 6543})
     assert before == {"host": "db1", "port": None, "dbname": None}
-    assert '  "quoted" = host=db2 port=6543' in new.splitlines()
+    assert "  spaced = host=db2 port=6543" in new.splitlines()
+
+
+def test_line_endings_are_kept():
+    text = "[databases]\r\napp = host=db1 dbname=demo\r\nother = host=db9\r\n"
+    new, dummy = _pgbouncer.retarget(text, "app", {"host": "db2"})
+    assert new == "[databases]\r\napp = host=db2 dbname=demo\r\nother = host=db9\r\n"
+
+
+def test_two_entries_for_the_database_are_refused():
+    with pytest.raises(OpsreadyError, match=r"has 2 entries for app in its \[databases\] section \(PgBouncer runs the last\)"):
+        _pgbouncer.retarget("[databases]\napp = host=db1\napp = host=db3\n", "app", {"host": "db2"})
 
 
 @pytest.mark.parametrize("text, database", [
@@ -226,9 +237,11 @@ def test_an_entry_that_is_not_in_the_file_is_refused(text, database):
         _pgbouncer.retarget(text, database, {"host": "db2"}, "/etc/pgbouncer/pgbouncer.ini")
 
 
-def test_an_entry_that_cannot_be_read_is_refused():
-    with pytest.raises(OpsreadyError, match=r"cannot read the entry \"host=db1 'unclosed\": expected key=value pairs"):
-        _pgbouncer.retarget("[databases]\napp = host=db1 'unclosed\n", "app", {"host": "db2"})
+@pytest.mark.parametrize("entry", ["host=db1 'unclosed", "host=db1 password=hunter2-secret ; moved to db2"])
+def test_an_entry_that_cannot_be_read_is_refused_without_saying_its_values(entry):
+    with pytest.raises(OpsreadyError, match=r"cannot read the entry of app in \[databases\]: expected key=value pairs") as e:
+        _pgbouncer.retarget("[databases]\napp = %s\n" % entry, "app", {"host": "db2"})
+    assert "hunter2" not in str(e.value) and "db1" not in str(e.value)
 
 
 GOOD = {"database": "app", "state": "paused", "pause_timeout": 30, "connect_timeout": 10, "login_port": 6432,
@@ -249,9 +262,12 @@ GOOD = {"database": "app", "state": "paused", "pause_timeout": 30, "connect_time
     ({"connect_timeout": 301}, r"connect_timeout must be more than 0 and at most 300"),
     ({"login_port": 0}, r"login_port must be from 1 to 65535, got 0"),
     ({"login_port": 65536}, r"login_port must be from 1 to 65535"),
-    ({"target": {"host": "db2 port=1"}}, r"target.host must be one host name or address"),
+    ({"target": {"host": "db2 port=1"}}, r"target.host must be one host name, address or socket directory"),
     ({"target": {"host": "db1,db2"}}, r"got 'db1,db2'"),
     ({"target": {"host": "db2'"}}, r"target.host must be one host name"),
+    ({"target": {"host": "db2\n"}}, r"target.host must be one host name"),
+    ({"database": "app\n"}, r"database must be the name"),
+    ({"target": {"host": "db2", "dbname": "demo\n"}}, r"target.dbname must be a database name"),
     ({"target": {"host": "db2\n[pgbouncer]"}}, r"target.host must be one host name"),
     ({"target": {"host": ""}}, r"target.host must be one host name"),
     ({"target": {"host": None}}, r"target.host must be one host name"),
@@ -275,3 +291,60 @@ def test_bad_input_through_the_module_connects_to_nothing(run_main):
                                         "target": {"host": "db2"}, "login_host": "127.0.0.1", "login_port": 1})
     assert rc == 1   # refused reading the file or connecting: nothing written
     assert not os.path.exists("/nonexistent/pgbouncer.ini")
+
+
+@pytest.mark.parametrize("host", ["::1", "/var/run/postgresql", "db-2.example.com", "10.0.0.2"])
+def test_addresses_and_socket_directories_are_hosts(host):
+    _pgbouncer.validate(dict(GOOD, target={"host": host}))
+
+
+def test_a_pause_still_waiting_is_no_pause_done(pgbouncer, run_main):
+    """SHOW DATABASES says paused as soon as a PAUSE starts: a PAUSE another session left waiting on a transaction
+    is not taken for done - the run sends its own, which waits, times out and undoes it."""
+    assert client(pgbouncer) is False
+    holder = psycopg2.connect(pgbouncer["dsn"], connect_timeout=5)
+    other = connect(dict(pgbouncer["admin"], login_db="pgbouncer", ssl_mode="disable"), connect_timeout=5)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT 1")                          # a transaction holds a server connection
+
+        def pause():
+            try:
+                other.cursor().execute("PAUSE app")
+            except psycopg2.Error:   # PgBouncer may end the waiting session once the run RESUMEs
+                pass
+
+        pausing = threading.Thread(target=pause, daemon=True)
+        pausing.start()
+        deadline = time.monotonic() + 5
+        while show(pgbouncer)["paused"] != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        rc, result = run_main(module.main, args(pgbouncer, state="paused", pause_timeout=1))
+        assert rc == 1 and result["msg"].startswith("PAUSE of app did not finish within 1.0 s: 1 server connection"), result
+        assert show(pgbouncer)["paused"] == 0
+    finally:
+        holder.close()
+        pausing.join(5)
+        if not pausing.is_alive():   # a session still waiting on its PAUSE is left to the fixture's end
+            other.close()
+
+
+def test_a_file_that_disagrees_with_pgbouncer_is_brought_to_the_target_and_a_link_is_kept(
+        pgbouncer, pg_pair, tmp_path, run_main):
+    """PgBouncer runs the primary, its file (behind a link) says the standby: asking for the primary rewrites the
+    file the link points to, so a later RELOAD or restart keeps the primary."""
+    primary, standby = pg_pair["primary"]["login_port"], pg_pair["standby"]["login_port"]
+    real = pgbouncer["config"]
+    with open(real) as f:
+        original = f.read()
+    with open(real, "w") as f:
+        f.write(original.replace("port=%d" % primary, "port=%d" % standby))
+    link = tmp_path / "pgbouncer.ini"
+    link.symlink_to(real)
+    rc, result = run_main(module.main, dict(args(pgbouncer, target={"host": "127.0.0.1", "port": primary}),
+                                            config=str(link)))
+    assert rc == 0 and result["changed"] is True and show(pgbouncer)["port"] == primary, result["msg"]
+    assert link.is_symlink()
+    with open(real) as f:
+        assert f.read() == original
