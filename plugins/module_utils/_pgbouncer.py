@@ -15,6 +15,7 @@ import tempfile
 import time
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils import _postgres
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")      # a database name PgBouncer's console and file take as is
@@ -23,17 +24,12 @@ SECTION = re.compile(r"^\s*\[([^\]]*)\]\s*$")
 
 
 def connection_spec():
-    """PgBouncer's admin console, as an argument_spec fragment (the virtual database pgbouncer; names as in
-    _postgres.connection_spec, so its connect() takes them)."""
-    return {
-        "login_host": {"type": "str", "default": "localhost"},
-        "login_port": {"type": "int", "default": 6432, "aliases": ["port"]},
-        "login_user": {"type": "str", "default": "pgbouncer"},
-        "login_password": {"type": "str", "no_log": True},
-        "ssl_mode": {"type": "str", "default": "prefer",
-                     "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
-        "ca_cert": {"type": "path"},
-    }
+    """PgBouncer's admin console, as an argument_spec fragment: PostgreSQL's connection options (its console speaks
+    the protocol) with PgBouncer's port and admin user, and no login_db (the console is the database pgbouncer)."""
+    spec = {key: dict(value) for key, value in _postgres.connection_spec().items() if key != "login_db"}
+    spec["login_port"]["default"] = 6432
+    spec["login_user"]["default"] = "pgbouncer"
+    return spec
 
 
 def validate(params):
