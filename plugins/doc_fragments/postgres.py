@@ -11,7 +11,12 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
   login_host:
-    description: Host name or address of the PostgreSQL server.
+    description:
+      - Host name, address or socket directory of the PostgreSQL server.
+      - Or the cluster's members separated by commas (V(db1,db2)), each optionally with its port (V(db1:5433),
+        V([::1]:5433)). libpq tries them in order and keeps the first that has O(target_session_attrs): with
+        V(primary), the task finds the current primary itself, before and after a switchover or failover.
+      - The members share the connection timeout (libpq waits at least 2 s for each).
     type: str
     default: localhost
   login_port:
@@ -38,6 +43,13 @@ options:
   ca_cert:
     description: CA certificate for V(verify-ca) and V(verify-full).
     type: path
+  target_session_attrs:
+    description:
+      - Which server of several in O(login_host) to keep (libpq C(target_session_attrs)) - V(primary) or V(read-write)
+        for the one that takes writes, V(standby) for a replica; V(any) keeps the first that answers.
+    type: str
+    default: any
+    choices: [any, read-write, read-only, primary, standby, prefer-standby]
 notes:
   - The connection options can be set once for a play with C(module_defaults) and the action group
     C(group/opsready.runbooks.postgres).

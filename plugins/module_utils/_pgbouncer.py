@@ -25,8 +25,8 @@ SECTION = re.compile(r"^\s*\[([^\]]*)\]\s*$")
 
 def connection_spec():
     """PgBouncer's admin console, as an argument_spec fragment: PostgreSQL's connection options (its console speaks
-    the protocol) with PgBouncer's port and admin user, and no login_db (the console is the database pgbouncer)."""
-    spec = {key: dict(value) for key, value in _postgres.connection_spec().items() if key != "login_db"}
+    the protocol) with PgBouncer's port and admin user, and no login_db (the console is the database pgbouncer) nor target_session_attrs (one PgBouncer)."""
+    spec = {key: dict(value) for key, value in _postgres.connection_spec().items() if key not in ("login_db", "target_session_attrs")}
     spec["login_port"]["default"] = 6432
     spec["login_user"]["default"] = "pgbouncer"
     return spec
@@ -42,9 +42,8 @@ def validate(params):
         seconds = params.get(key)
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= most:
             raise OpsreadyError("%s must be more than 0 and at most %d seconds, got %r" % (key, most, seconds))
-    port = params.get("login_port")
-    if port is not None and not 0 < port < 65536:
-        raise OpsreadyError("login_port must be from 1 to 65535, got %r" % (port,))
+    if len(_postgres.servers(dict({"login_host": "localhost"}, **params))) != 1:
+        raise OpsreadyError("login_host names one PgBouncer, got %r" % (params.get("login_host"),))
     target = params.get("target")
     if target is None:
         return

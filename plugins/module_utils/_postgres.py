@@ -12,6 +12,9 @@ import time
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
+# libpq's target_session_attrs: which of several servers (login_host db1,db2) a connection keeps
+SESSION_ATTRS = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"]
+
 
 def connection_spec():
     """The connection options, as an argument_spec fragment (option names as in community.postgresql)."""
@@ -24,7 +27,43 @@ def connection_spec():
         "ssl_mode": {"type": "str", "default": "prefer",
                      "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
         "ca_cert": {"type": "path"},
+        "target_session_attrs": {"type": "str", "default": "any", "choices": SESSION_ATTRS},
     }
+
+
+def servers(params):
+    """[(host, port)] that login_host names: one server, or the cluster's members separated by commas (libpq tries
+    them in order and keeps the first with target_session_attrs). Each is a name, an address, [an IPv6 address] or a
+    socket directory, with :port or else login_port."""
+    default = port(params)
+    if not 0 < default < 65536:
+        raise OpsreadyError("login_port must be from 1 to 65535, got %s" % default)
+    found = []
+    for item in str(params["login_host"]).split(","):
+        item = item.strip()
+        host, number = item, None
+        if item.startswith("["):
+            host, dummy, rest = item[1:].partition("]")
+            if not dummy or (rest and not rest.startswith(":")):
+                raise OpsreadyError("login_host %r: write an IPv6 address as [address] or [address]:port" % item)
+            number = rest[1:] if rest else None
+        elif not item.startswith("/") and item.count(":") == 1:
+            host, dummy, number = item.partition(":")
+        if not host or any(c.isspace() or ord(c) < 32 for c in host):
+            raise OpsreadyError("login_host %r: each server is a name, an address or a socket directory, "
+                                "separated by commas (db1,db2)" % params["login_host"])
+        if number is not None and not (number.isdigit() and 0 < int(number) < 65536):
+            raise OpsreadyError("login_host %r: the port of %s must be from 1 to 65535" % (params["login_host"], host))
+        found.append((host, int(number) if number is not None else default))
+    return found
+
+
+def answered(conn, params):
+    """The server behind conn as login_host names it: its host, with its port when not login_port's."""
+    host, number = conn.info.host, int(conn.info.port)
+    if number == port(params):
+        return host
+    return "[%s]:%d" % (host, number) if ":" in host else "%s:%d" % (host, number)
 
 
 def port(params):
@@ -44,12 +83,16 @@ def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True,
     except ImportError:
         raise OpsreadyError("the Python package psycopg2 is required on the host running this task "
                             "(Debian: python3-psycopg2, PyPI: psycopg2-binary)")
+    members = servers(params)
     kwargs = {
-        "host": params["login_host"], "port": port(params), "user": params["login_user"],
-        "dbname": params["login_db"], "sslmode": params["ssl_mode"],
-        "connect_timeout": max(1, int(round(connect_timeout))),
+        "host": ",".join(host for host, dummy in members), "port": ",".join(str(p) for dummy, p in members),
+        "user": params["login_user"], "dbname": params["login_db"], "sslmode": params["ssl_mode"],
+        # libpq waits this long for each server it tries: the members share the time given
+        "connect_timeout": max(1, int(round(connect_timeout / len(members)))),
         "application_name": "opsready.runbooks",
     }
+    if params.get("target_session_attrs", "any") != "any":
+        kwargs["target_session_attrs"] = params["target_session_attrs"]
     options = []
     if statement_timeout:
         options.append("-c statement_timeout=%d" % max(1000, int(statement_timeout * 1000)))
@@ -61,7 +104,19 @@ def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True,
         kwargs["password"] = params["login_password"]
     if params.get("ca_cert"):
         kwargs["sslrootcert"] = params["ca_cert"]
-    conn = psycopg2.connect(**kwargs)
+    if len(members) == 1:
+        conn = psycopg2.connect(**kwargs)
+    else:
+        # answers_within()'s wait callback connects asynchronously, where libpq keeps no connect_timeout: a member
+        # that never answers would hold the connection until the callback gives up, the next never tried. libpq's
+        # own connect bounds each member's attempt (from its start, however slowly a server answers).
+        from psycopg2 import extensions
+        callback = extensions.get_wait_callback()
+        extensions.set_wait_callback(None)
+        try:
+            conn = psycopg2.connect(**kwargs)
+        finally:
+            extensions.set_wait_callback(callback)
     conn.autocommit = autocommit
     return conn
 

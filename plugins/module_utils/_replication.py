@@ -111,7 +111,9 @@ def read(conn):
             rows["slots"] = cur.fetchall()
         finally:
             cur.execute("ROLLBACK")
-    return shape(server, **rows)
+    state = shape(server, **rows)
+    state["server"] = {"host": conn.info.host, "port": conn.info.port}   # which member, when login_host names several
+    return state
 
 
 def summary(state):

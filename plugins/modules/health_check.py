@@ -286,7 +286,11 @@ options:
         type: dict
         suboptions:
           login_host:
-            description: Host name or address of the server.
+            description:
+              - Host name or address of the server.
+              - Or the cluster's members separated by commas (V(db1,db2), each optionally V(host:port)) with
+                O(checks[].postgres.target_session_attrs) - the check finds the current primary (or a standby)
+                itself, before and after a failover, and says which one answered.
             type: str
             default: localhost
           login_port:
@@ -313,6 +317,12 @@ options:
           ca_cert:
             description: CA certificate for V(verify-ca) and V(verify-full).
             type: path
+          target_session_attrs:
+            description: Which of several servers in O(checks[].postgres.login_host) to check (libpq
+              C(target_session_attrs)) - V(primary), V(standby), or V(any) for the first that answers.
+            type: str
+            default: any
+            choices: [any, read-write, read-only, primary, standby, prefer-standby]
           role:
             description: The role the server must have.
             type: str

@@ -57,6 +57,14 @@ EXAMPLES = r"""
 - name: Say it
   ansible.builtin.debug:
     msg: "{{ replication.results | map(attribute='msg') }}"
+
+- name: The current primary among the cluster's members (whichever it is since the last failover)
+  opsready.runbooks.pg_replication_info:
+    login_host: "{{ groups['db'] | join(',') }}"
+    target_session_attrs: primary
+    login_user: monitor
+    login_password: "{{ monitor_password }}"
+  register: primary   # primary.server.host: db1 or db2
 """
 
 RETURN = r"""
@@ -113,6 +121,12 @@ server_version_num:
   description: The server's version number (150010).
   returned: always
   type: int
+server:
+  description: The server that answered - C(host) (as O(login_host) names it) and C(port). With several members in
+    O(login_host) and O(target_session_attrs=primary), the current primary.
+  returned: always
+  type: dict
+  sample: {host: db2, port: 5432}
 at:
   description: The server's time when it was read (UTC).
   returned: always

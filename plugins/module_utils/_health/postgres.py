@@ -36,12 +36,13 @@ NEEDS_MONITOR = "the login role cannot see replication state: grant it pg_monito
 
 
 def probe_postgres(spec, limits, budget):
-    status, replication = postgres_state(spec, budget)
-    return judge_postgres(spec, limits, status, replication)
+    status, replication, server = postgres_state(spec, budget)
+    return judge_postgres(spec, limits, status, replication, server)
 
 
 def postgres_state(spec, budget):
-    """(PG_STATUS row, PG_REPLICA_LAG row on a replica or the PG_REPLICAS rows on a primary), within the budget:
+    """(PG_STATUS row, PG_REPLICA_LAG row on a replica or the PG_REPLICAS rows on a primary, the server that answered
+    of those login_host names), within the budget:
     libpq's connect_timeout and the server's statement_timeout get what is left; cancelling shuts the socket."""
     conn = _postgres.connect(spec, connect_timeout=budget.left(), statement_timeout=budget.left())
     budget.on_cancel(functools.partial(_shutdown_connection, conn))
@@ -51,7 +52,7 @@ def postgres_state(spec, budget):
             status = cur.fetchone()
             if not status[1]:
                 cur.execute(PG_REPLICAS)
-                return status, cur.fetchall()
+                return status, cur.fetchall(), _postgres.answered(conn, spec)
             cur.execute(PG_REPLICA_LAG)
             lag = cur.fetchone()
             received = lag[4]
@@ -60,7 +61,7 @@ def postgres_state(spec, budget):
                 cur.execute(PG_REPLAYED % received)
                 if cur.fetchone()[0]:
                     lag = (0.0, 0) + tuple(lag[2:])
-            return status, lag
+            return status, lag, _postgres.answered(conn, spec)
     finally:
         conn.close()
 
@@ -75,10 +76,10 @@ def _shutdown_connection(conn):
             sock.close()
 
 
-def judge_postgres(spec, limits, status, replication):
+def judge_postgres(spec, limits, status, replication, server=None):
     """Observed values, findings and summary from what postgres_state() read."""
     version, in_recovery, used, max_connections = status
-    observed = {"version": version, "in_recovery": in_recovery, "role": "replica" if in_recovery else "primary",
+    observed = {"server": server or spec.get("login_host"), "version": version, "in_recovery": in_recovery, "role": "replica" if in_recovery else "primary",
                 "connections": used, "max_connections": max_connections,
                 "connections_pct": round(100.0 * used / max_connections, 1)}
     if in_recovery:
@@ -109,6 +110,8 @@ def judge_postgres(spec, limits, status, replication):
                       label="replication lag")
     findings += grade("replication_lag_bytes", lag_bytes, limits["replication_lag_bytes"], label="replication lag")
     summary = "%s, %d/%d connections" % (observed["role"], used, max_connections)
+    if "," in str(spec.get("login_host")):   # of the cluster's members, which one
+        summary = "%s on %s" % (observed["role"], observed["server"]) + summary[len(observed["role"]):]
     if observed["lag_seconds"] is not None:
         summary += ", replication lag %s s" % num(observed["lag_seconds"])
     return observed, findings, summary

@@ -512,6 +512,23 @@ def test_postgres_role_replicas_and_connections_are_judged(pg_server):
     assert re.fullmatch(r"connections at \d+(\.\d)?% reached the warning threshold 0\.01%", reasons[2])
 
 
+@pytest.mark.parametrize("attrs, role", [("primary", "primary"), ("standby", "replica")])
+def test_postgres_of_the_clusters_members_checks_the_one_asked_for_and_says_which(pg_pair, attrs, role):
+    pytest.importorskip("psycopg2")
+    members = "127.0.0.1:%d,127.0.0.1:%d" % (pg_pair["standby"]["login_port"], pg_pair["primary"]["login_port"])
+    result = run_one(pg_check(pg_pair["primary"], login_host=members, login_port=5432, target_session_attrs=attrs, role=role))
+    server = "127.0.0.1:%d" % pg_pair["primary" if role == "primary" else "standby"]["login_port"]
+    assert result["state"] == "ok" and result["observed"]["server"] == server, result
+    assert result["reason"].startswith("%s on %s, " % (role, server))
+
+
+def test_postgres_with_no_member_of_the_role_asked_for_is_critical(pg_pair):
+    pytest.importorskip("psycopg2")
+    members = "127.0.0.1:%d" % pg_pair["standby"]["login_port"]
+    result = run_one(pg_check(pg_pair["primary"], login_host=members, target_session_attrs="primary", role="primary"))
+    assert result["state"] == "critical" and "hot standby" in result["reason"], result
+
+
 @pytest.mark.parametrize("options, expected", [
     ({"login_password": "wrong-4711"}, 'password authentication failed for user "postgres"'),
     ({"login_db": "no_such_db"}, 'database "no_such_db" does not exist'),

@@ -109,6 +109,35 @@ def test_a_server_that_never_answers_fails_within_connect_timeout(run_main, sile
     assert result["msg"].startswith("replication state of 127.0.0.1: ") and "hunter2" not in str(result)
 
 
+def members(*servers):
+    return ",".join("127.0.0.1:%d" % server["login_port"] for server in servers)
+
+
+@pytest.mark.parametrize("attrs, want", [("primary", "primary"), ("read-write", "primary"), ("standby", "standby")])
+def test_of_the_clusters_members_the_one_asked_for_answers_in_either_order(pg_pair, run_main, attrs, want):
+    for order in ((pg_pair["primary"], pg_pair["standby"]), (pg_pair["standby"], pg_pair["primary"])):
+        rc, result = run_main(pg_replication_info.main, dict(args(pg_pair["primary"]), login_host=members(*order),
+                                                             target_session_attrs=attrs))
+        assert rc == 0 and result["role"] == want, result
+        assert result["server"] == {"host": "127.0.0.1", "port": pg_pair[want]["login_port"]}
+
+
+def test_a_member_that_is_down_or_never_answers_is_passed_over_within_the_timeout(pg_pair, run_main, silent_server):
+    """A dead member refuses at once; a hung one gets its share of connect_timeout (libpq: at least 2 s)."""
+    for dead in (1, silent_server):
+        rc, result = run_main(pg_replication_info.main, dict(
+            args(pg_pair["primary"]), login_host="127.0.0.1:%d,%s" % (dead, members(pg_pair["standby"], pg_pair["primary"])),
+            target_session_attrs="primary", connect_timeout=6, ssl_mode="disable"))
+        assert rc == 0 and result["server"]["port"] == pg_pair["primary"]["login_port"], result
+
+
+def test_no_member_with_the_attrs_fails_naming_each(pg_pair, run_main):
+    rc, result = run_main(pg_replication_info.main, dict(args(pg_pair["standby"]), login_host=members(pg_pair["standby"]),
+                                                         target_session_attrs="primary"))
+    assert rc == 1 and result["msg"].startswith("replication state of 127.0.0.1:%d: " % pg_pair["standby"]["login_port"])
+    assert "hot standby" in result["msg"] and pg_pair["standby"]["login_password"] not in str(result), result["msg"]
+
+
 def test_a_wrong_password_fails_and_does_not_say_it(pg_pair, run_main):
     rc, result = run_main(pg_replication_info.main, dict(args(pg_pair["primary"]), login_password="wrong-secret-42"))
     assert rc == 1 and "password authentication failed" in result["msg"] and "wrong-secret-42" not in str(result)
@@ -124,6 +153,10 @@ def test_a_wrong_password_fails_and_does_not_say_it(pg_pair, run_main):
     ({"login_port": 1, "connect_timeout": 2}, "replication state of 127.0.0.1: "),   # nothing listens there
     ({"login_host": "no-such-host.invalid", "connect_timeout": 2}, "replication state of no-such-host.invalid: "),
     ({"unknown": 1}, "Unsupported parameters"),
+    ({"target_session_attrs": "master"}, "value of target_session_attrs must be one of"),
+    ({"login_host": "db1,,db2"}, "login_host 'db1,,db2': each server is a name, an address or a socket directory"),
+    ({"login_host": "db1:0"}, "login_host 'db1:0': the port of db1 must be from 1 to 65535"),
+    ({"login_port": 0}, "login_port must be from 1 to 65535, got 0"),
 ])
 def test_bad_input_is_refused_clearly(run_main, extra, message):
     rc, result = run_main(pg_replication_info.main, dict({"login_host": "127.0.0.1", "login_password": "pw-secret-7"},

@@ -262,6 +262,8 @@ GOOD = {"database": "app", "state": "paused", "pause_timeout": 30, "connect_time
     ({"connect_timeout": 301}, r"connect_timeout must be more than 0 and at most 300"),
     ({"login_port": 0}, r"login_port must be from 1 to 65535, got 0"),
     ({"login_port": 65536}, r"login_port must be from 1 to 65535"),
+    ({"login_host": "pgb1,pgb2"}, r"login_host names one PgBouncer, got 'pgb1,pgb2'"),
+    ({"login_host": "pgb1:0"}, r"the port of pgb1 must be from 1 to 65535"),
     ({"target": {"host": "db2 port=1"}}, r"target.host must be one host name, address or socket directory"),
     ({"target": {"host": "db1,db2"}}, r"got 'db1,db2'"),
     ({"target": {"host": "db2'"}}, r"target.host must be one host name"),
