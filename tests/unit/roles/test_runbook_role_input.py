@@ -30,6 +30,13 @@ ROWS = [
      dict(GOOD_BEGIN, runbook_change_window=dict(WINDOW, windows=[{"start": "16:00", "end": "18:00"}])), "days"),
     ("begin: a lock without a reason", "begin", dict(GOOD_BEGIN, runbook_lock={"name": "platform", "ttl": 60}),
      "missing required arguments: reason found in runbook_lock"),
+    ("begin: a database connection that is text", "begin", dict(GOOD_BEGIN, runbook_db="db1"), "runbook_db"),
+    ("begin: a database whose members list has a hole", "begin",
+     dict(GOOD_BEGIN, runbook_db={"login_host": "db1,,db2", "target_session_attrs": "primary"}),
+     "login_host 'db1,,db2': each server is a name, an address or a socket directory"),
+    ("begin: a database nothing answers for", "begin",
+     dict(GOOD_BEGIN, runbook_db={"login_host": "127.0.0.1:1", "login_password": "pw-secret-9"}),
+     "replication state of 127.0.0.1:1: "),
     ("lock: a ttl that is not a number", "lock", {"runbook_kind": "myrunbook", "runbook_timeline_name": "t",
                                                   "runbook_lock": dict(LOCK, ttl="ten")}, "ttl"),
     ("lock: no lock", "lock", {"runbook_kind": "myrunbook", "runbook_timeline_name": "t"},
@@ -91,10 +98,10 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(refused, n, name, messa
     tmp_path, messages = refused
     assert name in messages, "%s was not refused" % name
     assert message in messages[name]
-    assert "Traceback" not in messages[name]
+    assert "Traceback" not in messages[name] and "pw-secret" not in messages[name]
     written = tmp_path / "evidence" / str(n)
     assert not written.exists() or list(written.iterdir()) == []
 
 
 def test_the_table_names_each_row_once():
-    assert len({row[0] for row in ROWS}) == len(ROWS) == 22
+    assert len({row[0] for row in ROWS}) == len(ROWS) == 25
