@@ -92,6 +92,19 @@ def test_pg_replication_info_sees_db1_primary_and_db2_streaming_from_it(lab):
     assert standby["timeline"] == primary["timeline"]
 
 
+def test_the_app_reaches_postgresql_through_pgbouncer_on_each_app_host(lab, hosts):
+    """The app and its worker connect to PgBouncer on 127.0.0.1:6432, which points at db1: what the switchover
+    repoints. The module reads it from each app host (check mode), as the runbook will."""
+    for name in ("app1", "app2"):
+        assert "port=%d" % lab["lab_pgbouncer_port"] in hosts[name].run("grep DEMO_DB_DSN /etc/demo/demo.env").stdout
+        state, dummy = ansible_module(name, "opsready.runbooks.pgbouncer", {
+            "database": lab["lab_pg_app_db"], "login_user": lab["lab_pgbouncer_admin_user"],
+            "login_password": lab["lab_pgbouncer_admin_password"], "login_host": "127.0.0.1", "state": "running"},
+            check=True)
+        assert state["changed"] is False and state["after"]["target"]["host"] == "db1", state["msg"]
+        assert state["after"]["paused"] is False
+
+
 def test_schema_is_at_the_live_release(lab, hosts):
     versions = psql(hosts["db1"], "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations")
     live = lab["lab_app_releases"][lab["lab_app_live"]]
