@@ -90,6 +90,11 @@ def test_pg_replication_info_sees_db1_primary_and_db2_streaming_from_it(lab):
     assert [slot["name"] for slot in primary["slots"] if slot["active"]] == [lab["lab_pg_slot"]]
     assert standby["wal_receiver"]["status"] == "streaming" and standby["wal_receiver"]["slot"] == lab["lab_pg_slot"]
     assert standby["timeline"] == primary["timeline"]
+    # the cluster's members, as the inventory names them: the databases say which one is primary
+    for attrs, expected in (("primary", "db1"), ("standby", "db2")):
+        found, dummy = ansible_module("lb1", "opsready.runbooks.pg_replication_info",
+                                      dict(login, login_host="db2,db1", target_session_attrs=attrs))
+        assert found["server"] == {"host": expected, "port": 5432}, found["msg"]
 
 
 def test_the_app_reaches_postgresql_through_pgbouncer_on_each_app_host(lab, hosts):
