@@ -14,7 +14,7 @@ options:
     description:
       - Host name, address or socket directory of the PostgreSQL server.
       - Or the cluster's members separated by commas (V(db1,db2)), each optionally with its port (V(db1:5433),
-        V([::1]:5433)). libpq tries them in order and keeps the first that has O(target_session_attrs): with
+        V([::1]:5433)). libpq tries them in order and keeps the first that has O(target_session_attrs) - with
         V(primary), the task finds the current primary itself, before and after a switchover or failover.
       - The members share the connection timeout (libpq waits at least 2 s for each).
     type: str
