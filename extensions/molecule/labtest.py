@@ -116,6 +116,44 @@ class Poller(threading.Thread):
             time.sleep(0.05)
 
 
+class Writer(threading.Thread):
+    """POST /api/items through lb1 over TLS, one after the other (a new name each): every 201 is a commit the client
+    saw acknowledged, kept with when it came back; every other answer or failure is a client error."""
+
+    def __init__(self, lab, marker, pause=0.02):
+        super().__init__(daemon=True)
+        self.lab, self.marker, self.pause = lab, marker, pause
+        self.acknowledged, self.errors, self.stop = [], [], threading.Event()
+
+    def run(self):
+        context = ssl.create_default_context(cafile=self.lab["ca_file"])
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            name = "%s-%d" % (self.marker, n)
+            try:
+                raw = socket.create_connection((self.lab["addresses"]["lb1"], 443), timeout=30)
+                conn = http.client.HTTPSConnection(self.lab["lab_public_name"], 443, timeout=30, context=context)
+                conn.sock = context.wrap_socket(raw, server_hostname=self.lab["lab_public_name"])
+                conn.request("POST", "/api/items", body=json.dumps({"name": name}),
+                             headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                body = response.read()
+                conn.close()
+                if response.status == 201:
+                    self.acknowledged.append((time.monotonic(), name))
+                else:
+                    self.errors.append((time.strftime("%H:%M:%S"), response.status, body[:200]))
+            except OSError as e:
+                self.errors.append((time.strftime("%H:%M:%S"), "error", repr(e)))
+            time.sleep(self.pause)
+
+    def longest_gap(self):
+        """The longest time between two acknowledged commits, in seconds: the write unavailability a client saw."""
+        times = [at for at, dummy in self.acknowledged]
+        return max((b - a for a, b in zip(times, times[1:])), default=None)
+
+
 def under_traffic(lab, action):
     """Run action() while a client polls the API through the load balancer; (its result, the poller)."""
     poller = Poller(lab)

@@ -1,0 +1,131 @@
+"""playbooks/db_switchover.yml on the lab: converge switched db1 -> db2. The other runbooks work against the swapped
+roles, check mode and the lag guard change nothing, and last the switchover back to db1 runs under a writer: every
+commit a client saw acknowledged is on the new primary, and no client got an error."""
+import json
+import re
+import time
+import uuid
+
+import pytest
+from labtest import Writer, ansible_module, ansible_playbook, psql, recap_changed
+
+APP_HOSTS = ("app1", "app2")
+
+
+def switchover(tmp_path, *args):
+    run = ansible_playbook("playbooks/db_switchover.yml", "-e", "db_switchover_evidence_dir=%s" % tmp_path, *args)
+    found = sorted(tmp_path.glob("db_switchover-*.json"))
+    return run, json.loads(found[-1].read_text()) if found else None
+
+
+def said(run):
+    return " ".join(run.stdout.split())
+
+
+def roles(hosts):
+    return {name: psql(hosts[name], "SELECT pg_is_in_recovery()", db="postgres") for name in ("db1", "db2")}
+
+
+def pgbouncer_targets(lab):
+    targets = {}
+    for name in APP_HOSTS:
+        state, dummy = ansible_module(name, "opsready.runbooks.pgbouncer", {
+            "database": lab["lab_pg_app_db"], "login_user": lab["lab_pgbouncer_admin_user"],
+            "login_password": lab["lab_pgbouncer_admin_password"], "login_host": "127.0.0.1", "state": "running"},
+            check=True)
+        targets[name] = (state["after"]["target"]["host"], state["after"]["paused"])
+    return targets
+
+
+def streaming_from(hosts, primary, standby):
+    """The standby streams from the primary (its WAL receiver, and the primary's view of it)."""
+    receiver = psql(hosts[standby], "SELECT status || ' ' || sender_host FROM pg_stat_wal_receiver", db="postgres")
+    senders = psql(hosts[primary], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", db="postgres")
+    return receiver == "streaming %s" % primary and senders == "1"
+
+
+def test_converge_made_db2_the_primary_db1_its_standby_and_pgbouncer_points_at_db2(lab, hosts):
+    assert roles(hosts) == {"db1": "t", "db2": "f"}
+    assert streaming_from(hosts, "db2", "db1")
+    assert pgbouncer_targets(lab) == {name: ("db2", False) for name in APP_HOSTS}
+
+
+def test_a_second_run_finds_db2_already_primary(tmp_path):
+    run, evidence = switchover(tmp_path, "-e", "db_switchover_to=db2")
+    assert run.returncode == 0 and set(recap_changed(run.stdout).values()) == {0}, said(run)[-2000:]
+    assert evidence["result"] == "nothing to do" and evidence["plan"]["text"].startswith("db2 is already primary")
+
+
+def test_health_check_and_rollback_find_the_new_primary_themselves(tmp_path, lab, hosts):
+    """The inventory names the members; the runbooks ask the databases which one is primary."""
+    health = ansible_playbook("playbooks/health_check.yml", "-e", "health_check_evidence_dir=%s" % (tmp_path / "health"))
+    assert health.returncode == 0, said(health)[-3000:]
+    report = json.loads(sorted((tmp_path / "health").glob("health_check-*.json"))[-1].read_text())
+    reasons = {"%s/%s" % (check["host"], check["name"]): check["reason"] for check in report["checks"]}
+    assert reasons["lb1/postgres primary"].startswith("primary on db2, "), reasons
+    assert reasons["lb1/postgres replica"].startswith("replica on db1, "), reasons
+
+    run = ansible_playbook("playbooks/rollback.yml", "-e", "rollback_evidence_dir=%s" % (tmp_path / "rollback"))
+    try:
+        assert run.returncode == 0, said(run)[-3000:]
+        evidence = json.loads(sorted((tmp_path / "rollback").glob("rollback-*.json"))[-1].read_text())
+        assert evidence["result"] == "done" and evidence["backup"]["host"] == "db2"   # pg_dump ran on the primary
+        assert psql(hosts["db2"], "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations") == "0001"
+    finally:
+        forward = ansible_playbook("extensions/molecule/rollback/forward.yml")
+        assert forward.returncode == 0, said(forward)[-3000:]
+
+
+def test_check_mode_shows_the_plan_and_changes_nothing(tmp_path, lab, hosts):
+    run, evidence = switchover(tmp_path, "--check", "-e", "db_switchover_to=db1")
+    assert run.returncode == 0, said(run)[-3000:]
+    assert evidence["result"] == "planned (check mode)"
+    assert evidence["plan"]["text"] == "db2 -> db1 (db1: standby streaming from db2, db2: primary at %s)" % (
+        re.search(r"db2: primary at (\S+)\)", evidence["plan"]["text"]).group(1))
+    assert [step["step"] for step in evidence["timeline"]] == ["start", "change window", "lock", "plan", "preview"]
+    assert roles(hosts) == {"db1": "t", "db2": "f"} and pgbouncer_targets(lab) == {n: ("db2", False) for n in APP_HOSTS}
+
+
+def test_a_target_too_far_behind_is_refused_and_nothing_changes(tmp_path, lab, hosts):
+    psql(hosts["db1"], "SELECT pg_wal_replay_pause()", db="postgres")
+    try:
+        psql(hosts["db2"], "INSERT INTO items (name) SELECT 'lag-' || n FROM generate_series(1, 2000) n")
+        run, evidence = switchover(tmp_path, "-e", "db_switchover_to=db1", "-e", "db_switchover_max_lag_bytes=1024")
+    finally:
+        psql(hosts["db1"], "SELECT pg_wal_replay_resume()", db="postgres")
+        psql(hosts["db2"], "DELETE FROM items WHERE name LIKE 'lag-%'")
+    text = said(run)
+    assert run.returncode != 0
+    assert re.search(r"db1 is \d+ bytes behind db2, over db_switchover_max_lag_bytes \(1024\): the clients would wait in "
+                     r"PgBouncer while it catches up", text), text[-3000:]
+    assert "Nothing was stopped and the clients were never paused." in text
+    assert evidence["result"] == "stopped" and evidence["plan"] is None
+    assert roles(hosts) == {"db1": "t", "db2": "f"} and pgbouncer_targets(lab) == {n: ("db2", False) for n in APP_HOSTS}
+
+
+def test_back_to_db1_under_writes_every_acknowledged_commit_is_kept_and_no_client_fails(tmp_path, lab, hosts):
+    """Last: it leaves the lab as it was (db1 primary, db2 its standby, PgBouncer at db1)."""
+    writer = Writer(lab, "switchover-" + uuid.uuid4().hex[:8])
+    writer.start()
+    try:
+        time.sleep(2)
+        run, evidence = switchover(tmp_path, "-e", "db_switchover_to=db1")
+        time.sleep(2)
+    finally:
+        writer.stop.set()
+        writer.join()
+    assert run.returncode == 0, said(run)[-3000:]
+    assert roles(hosts) == {"db1": "f", "db2": "t"} and streaming_from(hosts, "db1", "db2")
+    assert pgbouncer_targets(lab) == {name: ("db1", False) for name in APP_HOSTS}
+    names = [name for dummy, name in writer.acknowledged]
+    kept = set(psql(hosts["db1"], "SELECT name FROM items WHERE name LIKE '%s-%%'" % writer.marker).split())
+    print("switchover db2 -> db1 under writes: %d acknowledged, longest gap %.2f s, errors %s, timeline %s" % (
+        len(names), writer.longest_gap(), writer.errors[:5],
+        [(step["step"], step["at"][11:23]) for step in evidence["timeline"]]))
+    assert len(names) > 20 and set(names) <= kept, sorted(set(names) - kept)[:10]   # nothing acknowledged lost
+    assert writer.errors == []
+    assert evidence["result"] == "done" and evidence["promotion"]["guard"]["loss_bytes"] == 0
+    assert [step["step"] for step in evidence["timeline"]] == [
+        "start", "change window", "lock", "plan", "preview", "clients paused", "fenced", "promoted", "clients repointed",
+        "rejoined"]
+    psql(hosts["db1"], "DELETE FROM items WHERE name LIKE '%s-%%'" % writer.marker)

@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
+"""The planned switchover's plan, from what pg_replication_info read on each member of the cluster: which one is the
+primary, which standby takes over, and the refusals. Pure functions."""
+
+from __future__ import annotations
+
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._replication import lsn_bytes
+
+NAME = "db_switchover_plan"
+
+
+def _said(result):
+    return " ".join(str(result.get("msg") or "no answer").split())
+
+
+def members(results):
+    """{member: its pg_replication_info result} from the registered loop (item: the member), and the ones that did
+    not answer as {member: why}."""
+    if not isinstance(results, list) or not results:
+        raise OpsreadyError("%s: the input is the registered results of pg_replication_info over the members, got %r"
+                            % (NAME, results))
+    answered, down = {}, {}
+    for result in results:
+        if not isinstance(result, dict) or not isinstance(result.get("item"), str):
+            raise OpsreadyError("%s: each result names its member (item), got %r" % (NAME, result))
+        if result.get("unreachable") or result.get("failed") or result.get("role") not in ("primary", "standby"):
+            down[result["item"]] = _said(result)
+        else:
+            answered[result["item"]] = result
+    return answered, down
+
+
+def state_text(answered, down):
+    """Every member in words: 'db1: primary at 0/3000148, db2: standby streaming from db1, 0 bytes behind'."""
+    words = []
+    for name in sorted(set(answered) | set(down)):
+        if name in down:
+            words.append("%s: did not answer (%s)" % (name, down[name]))
+            continue
+        state = answered[name]
+        if state["role"] == "primary":
+            words.append("%s: primary at %s" % (name, state["lsn"]["current"]))
+        else:
+            receiver = state.get("wal_receiver") or {}
+            words.append("%s: standby %s%s" % (
+                name, "streaming from %s" % receiver.get("sender_host") if receiver.get("status") == "streaming"
+                else "not streaming", ", replay paused" if state.get("replay_paused") else ""))
+    return ", ".join(words)
+
+
+def plan(results, to="", max_lag_bytes=16 * 1024 * 1024):
+    """The switchover from the members' states: {todo, primary, target, text, members}. Refuses (OpsreadyError,
+    step=True: said as it is) anything a planned switchover must not start on: a member down, no primary or two, a
+    target that is not a member, not streaming from the primary or on another timeline, or further behind than
+    max_lag_bytes (the clients would wait that long in PgBouncer). A target already primary is nothing to do."""
+    if not isinstance(to, str):
+        raise OpsreadyError("%s: to is a member's name or empty, got %r" % (NAME, to))
+    if isinstance(max_lag_bytes, bool) or not isinstance(max_lag_bytes, int) or max_lag_bytes < 0:
+        raise OpsreadyError("%s: max_lag_bytes is a whole number of bytes, 0 or more, got %r" % (NAME, max_lag_bytes))
+    answered, down = members(results)
+    now = state_text(answered, down)
+    if to and to not in answered and to not in down:
+        raise OpsreadyError("The member to switch over to, %s, is not one of the cluster's members (%s). Nothing was "
+                            "changed." % (to, ", ".join(sorted(set(answered) | set(down)))), step=True)
+    primaries = sorted(name for name, state in answered.items() if state["role"] == "primary")
+    if to and to in primaries and len(primaries) == 1 and not down:
+        return {"todo": False, "primary": to, "target": to, "members": now,
+                "text": "%s is already primary: nothing to do (%s)" % (to, now)}
+    if down:
+        raise OpsreadyError("A switchover needs every member up, and %s did not answer. Now: %s. Nothing was changed. "
+                            "For a primary that is lost, run playbooks/db_failover.yml." % (", ".join(sorted(down)), now),
+                            step=True)
+    if len(primaries) != 1:
+        raise OpsreadyError("%s. Now: %s. Nothing was changed: find out which one clients write to before anything "
+                            "else." % ("No member is primary" if not primaries else "%s are all primary (split brain)"
+                                       % " and ".join(primaries), now), step=True)
+    primary = primaries[0]
+    streaming = [name for name, state in sorted(answered.items())
+                 if state["role"] == "standby" and (state.get("wal_receiver") or {}).get("status") == "streaming"]
+    target = to or (streaming[0] if len(streaming) == 1 else "")
+    if not target:
+        raise OpsreadyError("Name the standby to switch over to, one of %s: -e '{\"db_switchover_to\": \"<member>\"}'. "
+                            "Now: %s. Nothing was changed." % (", ".join(streaming) or "none streaming", now), step=True)
+    state = answered[target]
+    receiver = state.get("wal_receiver") or {}
+    if receiver.get("status") != "streaming":
+        raise OpsreadyError("%s is not streaming from %s (WAL receiver: %s): it may lack what the primary wrote. Now: %s. "
+                            "Nothing was changed." % (target, primary, receiver.get("status") or "not running", now),
+                            step=True)
+    if state.get("timeline") != answered[primary].get("timeline"):
+        raise OpsreadyError("%s is on timeline %s, %s on %s: it does not follow this primary. Now: %s. Nothing was "
+                            "changed." % (target, state.get("timeline"), primary, answered[primary].get("timeline"), now),
+                            step=True)
+    # what the primary wrote that the target has not replayed (read one after the other: an estimate, the guard at
+    # the promotion is the primary's last position)
+    lag = max(0, lsn_bytes(answered[primary]["lsn"]["current"]) - lsn_bytes(state["lsn"].get("replayed") or "0/0"))
+    if lag > max_lag_bytes:
+        raise OpsreadyError("%s is %d bytes behind %s, over db_switchover_max_lag_bytes (%d): the clients would wait in "
+                            "PgBouncer while it catches up. Run again when it has. Now: %s. Nothing was changed."
+                            % (target, lag, primary, max_lag_bytes, now), step=True)
+    return {"todo": True, "primary": primary, "target": target, "members": now,
+            "text": "%s -> %s (%s)" % (primary, target, now)}
+
+
+def recovery(plan, paused, fenced, target):
+    """After a failure: what to put back. plan: the plan (or None when it failed before one); paused: the clients
+    were paused; fenced: the old primary's stop was tried (standby.signal may be there, the server stopped); target:
+    the target's pg_replication_info result now (None when it was not read). Returns {action, text}:
+    none (nothing was changed), resume (clients let through to the old primary, still running), undo (the target was
+    not promoted: the old primary unfenced and started, clients let through to it), forward (the target is primary:
+    clients repointed at it), hold (the target cannot be read: nothing more is done, it is said what is left)."""
+    if not plan or not plan.get("todo") or not paused:
+        return {"action": "none", "text": "Nothing was stopped and the clients were never paused."}
+    primary, to = plan["primary"], plan["target"]
+    if not fenced:
+        return {"action": "resume", "text": "%s was not stopped: the clients are let through to it again." % primary}
+    role = (target or {}).get("role") if not (target or {}).get("failed") and not (target or {}).get("unreachable") else None
+    if role == "standby":
+        return {"action": "undo", "text": "%s was not promoted: %s is started again as the primary (standby.signal "
+                "removed) and the clients are let through to it." % (to, primary)}
+    if role == "primary":
+        return {"action": "forward", "text": "%s is the primary now: the clients are repointed at it. %s stays stopped "
+                "and fenced; it rejoins as a standby when started (systemctl start it, then check it streams)."
+                % (to, primary)}
+    return {"action": "hold", "text": "%s is stopped and fenced, and %s could not be read (%s): whether it was promoted is "
+            "unknown, so nothing more is done. The clients wait in PgBouncer (until its query_wait_timeout). Look at %s: "
+            "promoted - repoint PgBouncer at it (module opsready.runbooks.pgbouncer, state running); not promoted - "
+            "remove %s's standby.signal and start it, then RESUME PgBouncer."
+            % (primary, to, _said(target or {}), to, primary)}
+
+
+def members_text(results):
+    """Every member's state in words from the registered loop of pg_replication_info (for a report: never fails)."""
+    try:
+        return state_text(*members(results))
+    except OpsreadyError:
+        return "no member's state could be read"
