@@ -3,11 +3,11 @@ roles, check mode and the lag guard change nothing, and last the switchover back
 commit a client saw acknowledged is on the new primary, and no client got an error."""
 import json
 import re
+import subprocess
 import time
 import uuid
 
-import pytest
-from labtest import Writer, ansible_module, ansible_playbook, psql, recap_changed
+from labtest import PROJECT, Writer, _ansible_env, ansible_module, ansible_playbook, psql, recap_changed, wait_for
 
 APP_HOSTS = ("app1", "app2")
 
@@ -103,6 +103,47 @@ def test_a_target_too_far_behind_is_refused_and_nothing_changes(tmp_path, lab, h
     assert roles(hosts) == {"db1": "t", "db2": "f"} and pgbouncer_targets(lab) == {n: ("db2", False) for n in APP_HOSTS}
 
 
+def test_replication_lost_before_the_stop_refuses_the_promotion_and_puts_db2_back(tmp_path, lab, hosts):
+    """db1's WAL receiver is cut once the plan is made: db2's last WAL never reaches it, the promotion is refused
+    (it would lose it), and the rescue unfences and starts db2 again and lets the clients through to it."""
+    conninfo = psql(hosts["db1"], "SHOW primary_conninfo", db="postgres")
+    writer = Writer(lab, "undo-" + uuid.uuid4().hex[:8])
+    writer.start()
+    command = ["ansible-playbook", str(PROJECT / "playbooks/db_switchover.yml"), "-e", "db_switchover_to=db1",
+               "-e", "db_switchover_evidence_dir=%s" % tmp_path]
+    lines = []
+    try:
+        proc = subprocess.Popen(command, cwd=PROJECT, env=_ansible_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("TASK [opsready.runbooks.db_switchover : The old primary will follow the new one"):
+                psql(hosts["db1"], "ALTER SYSTEM SET primary_conninfo = ''", db="postgres")
+                psql(hosts["db1"], "SELECT pg_reload_conf()", db="postgres")
+        proc.wait(timeout=300)
+    finally:
+        writer.stop.set()
+        writer.join()
+        psql(hosts["db1"], "ALTER SYSTEM SET primary_conninfo = $conninfo$%s$conninfo$" % conninfo, db="postgres")
+        psql(hosts["db1"], "SELECT pg_reload_conf()", db="postgres")
+    text = " ".join("".join(lines).split())
+    assert proc.returncode != 0
+    assert 'Switchover stopped at "The target promoted once it has all the old primary wrote (0 bytes may be lost)"' in text, \
+        text[-3000:]
+    assert "db1 was not promoted: db2 is started again as the primary (standby.signal removed) and the clients are let " \
+        "through to it." in text
+    assert roles(hosts) == {"db1": "t", "db2": "f"} and pgbouncer_targets(lab) == {n: ("db2", False) for n in APP_HOSTS}
+    evidence = json.loads(sorted(tmp_path.glob("db_switchover-*.json"))[-1].read_text())
+    assert evidence["result"] == "stopped" and evidence["stopped"]["now"].startswith("db1: standby")
+    names = {name for dummy, name in writer.acknowledged}
+    kept = set(psql(hosts["db2"], "SELECT name FROM items WHERE name LIKE '%s-%%'" % writer.marker).split())
+    print("undone switchover under writes: %d acknowledged, longest gap %.2f s, errors %s" % (
+        len(names), writer.longest_gap(), writer.errors[:5]))
+    assert names and names <= kept   # nothing acknowledged was lost
+    assert wait_for(lambda: streaming_from(hosts, "db2", "db1"), timeout=60), "db1 did not stream from db2 again"
+    psql(hosts["db2"], "DELETE FROM items WHERE name LIKE '%s-%%'" % writer.marker)
+
+
 def test_back_to_db1_under_writes_every_acknowledged_commit_is_kept_and_no_client_fails(tmp_path, lab, hosts):
     """Last: it leaves the lab as it was (db1 primary, db2 its standby, PgBouncer at db1)."""
     writer = Writer(lab, "switchover-" + uuid.uuid4().hex[:8])
@@ -126,6 +167,6 @@ def test_back_to_db1_under_writes_every_acknowledged_commit_is_kept_and_no_clien
     assert writer.errors == []
     assert evidence["result"] == "done" and evidence["promotion"]["guard"]["loss_bytes"] == 0
     assert [step["step"] for step in evidence["timeline"]] == [
-        "start", "change window", "lock", "plan", "preview", "clients paused", "fenced", "promoted", "clients repointed",
+        "start", "change window", "lock", "plan", "preview", "prepared", "clients paused", "fenced", "promoted", "clients repointed",
         "rejoined"]
     psql(hosts["db1"], "DELETE FROM items WHERE name LIKE '%s-%%'" % writer.marker)
