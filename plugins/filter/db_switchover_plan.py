@@ -71,4 +71,5 @@ class FilterModule:
     def filters(self):
         return {"db_switchover_plan": as_filter("db_switchover_plan", "_switchover", "plan"),
                 "db_switchover_recovery": as_filter("db_switchover_recovery", "_switchover", "recovery"),
-                "db_switchover_members": as_filter("db_switchover_members", "_switchover", "members_text")}
+                "db_switchover_members": as_filter("db_switchover_members", "_switchover", "members_text"),
+                "db_switchover_conninfo": as_filter("db_switchover_conninfo", "_switchover", "conninfo")}

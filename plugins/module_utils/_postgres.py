@@ -7,13 +7,16 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import select
+import threading
 import time
 
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
 # libpq's target_session_attrs: which of several servers (login_host db1,db2) a connection keeps
 SESSION_ATTRS = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"]
+_CALLBACK = threading.Lock()   # psycopg2's wait callback is process-wide: swapped under this lock
 
 
 def connection_spec():
@@ -49,13 +52,24 @@ def servers(params):
             number = rest[1:] if rest else None
         elif not item.startswith("/") and item.count(":") == 1:
             host, dummy, number = item.partition(":")
+        elif not item.startswith("/") and ":" in item and not _ipv6(item):
+            raise OpsreadyError("login_host %r: %s is neither host:port nor an IPv6 address ([address]:port)"
+                                % (params["login_host"], item))
         if not host or any(c.isspace() or ord(c) < 32 for c in host):
             raise OpsreadyError("login_host %r: each server is a name, an address or a socket directory, "
                                 "separated by commas (db1,db2)" % params["login_host"])
-        if number is not None and not (number.isdigit() and 0 < int(number) < 65536):
+        if number is not None and not (number.isascii() and number.isdigit() and 0 < int(number) < 65536):
             raise OpsreadyError("login_host %r: the port of %s must be from 1 to 65535" % (params["login_host"], host))
         found.append((host, int(number) if number is not None else default))
     return found
+
+
+def _ipv6(text):
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
 
 
 def answered(conn, params):
@@ -87,8 +101,8 @@ def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True,
     kwargs = {
         "host": ",".join(host for host, dummy in members), "port": ",".join(str(p) for dummy, p in members),
         "user": params["login_user"], "dbname": params["login_db"], "sslmode": params["ssl_mode"],
-        # libpq waits this long for each server it tries: the members share the time given
-        "connect_timeout": max(1, int(round(connect_timeout / len(members)))),
+        # libpq waits this long for each server it tries: the members share the time given (libpq's least is 2 s)
+        "connect_timeout": max(1, int(connect_timeout // len(members))),
         "application_name": "opsready.runbooks",
     }
     if params.get("target_session_attrs", "any") != "any":
@@ -111,12 +125,13 @@ def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True,
         # that never answers would hold the connection until the callback gives up, the next never tried. libpq's
         # own connect bounds each member's attempt (from its start, however slowly a server answers).
         from psycopg2 import extensions
-        callback = extensions.get_wait_callback()
-        extensions.set_wait_callback(None)
-        try:
-            conn = psycopg2.connect(**kwargs)
-        finally:
-            extensions.set_wait_callback(callback)
+        with _CALLBACK:
+            callback = extensions.get_wait_callback()
+            extensions.set_wait_callback(None)
+            try:
+                conn = psycopg2.connect(**kwargs)
+            finally:
+                extensions.set_wait_callback(callback)
     conn.autocommit = autocommit
     return conn
 
@@ -142,12 +157,14 @@ def answers_within(seconds):
             select.select(fd if state == extensions.POLL_READ else [], fd if state == extensions.POLL_WRITE else [],
                           [], left)
 
-    previous = extensions.get_wait_callback()
-    extensions.set_wait_callback(wait)
+    with _CALLBACK:
+        previous = extensions.get_wait_callback()
+        extensions.set_wait_callback(wait)
     try:
         yield
     finally:
-        extensions.set_wait_callback(previous)
+        with _CALLBACK:
+            extensions.set_wait_callback(previous)
 
 
 BLOCKERS = """SELECT pid, application_name, usename, state, to_char(state_change, 'YYYY-MM-DD HH24:MI:SS TZ'),

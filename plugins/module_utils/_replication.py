@@ -109,10 +109,13 @@ def read(conn):
                 rows["standbys"] = cur.fetchall()
             cur.execute(SLOTS)
             rows["slots"] = cur.fetchall()
+            cur.execute("SELECT system_identifier::text FROM pg_control_system()")
+            identifier = cur.fetchone()[0]
         finally:
             cur.execute("ROLLBACK")
     state = shape(server, **rows)
     state["server"] = {"host": conn.info.host, "port": conn.info.port}   # which member, when login_host names several
+    state["system_identifier"] = identifier   # the same on every copy of one cluster
     return state
 
 

@@ -21,13 +21,14 @@ def members(results):
     """{member: its pg_replication_info result} from the registered loop (item: the member), and the ones that did
     not answer as {member: why}."""
     if not isinstance(results, list) or not results:
-        raise OpsreadyError("%s: the input is the registered results of pg_replication_info over the members, got %r"
-                            % (NAME, results))
+        raise OpsreadyError("%s: the input is the registered results of pg_replication_info over the cluster's members "
+                            "(db_switchover_members, by default the group db: is it empty?), got %r" % (NAME, results))
     answered, down = {}, {}
     for result in results:
         if not isinstance(result, dict) or not isinstance(result.get("item"), str):
             raise OpsreadyError("%s: each result names its member (item), got %r" % (NAME, result))
-        if result.get("unreachable") or result.get("failed") or result.get("role") not in ("primary", "standby"):
+        if (result.get("unreachable") or result.get("failed") or result.get("role") not in ("primary", "standby")
+                or not isinstance(result.get("lsn"), dict)):
             down[result["item"]] = _said(result)
         else:
             answered[result["item"]] = result
@@ -91,6 +92,10 @@ def plan(results, to="", max_lag_bytes=16 * 1024 * 1024):
         raise OpsreadyError("%s is not streaming from %s (WAL receiver: %s): it may lack what the primary wrote. Now: %s. "
                             "Nothing was changed." % (target, primary, receiver.get("status") or "not running", now),
                             step=True)
+    if state.get("system_identifier") != answered[primary].get("system_identifier"):
+        raise OpsreadyError("%s is not a copy of %s (system identifier %s, %s's %s): it streams from another cluster. Now: %s. "
+                            "Nothing was changed." % (target, primary, state.get("system_identifier"), primary,
+                                                      answered[primary].get("system_identifier"), now), step=True)
     if state.get("timeline") != answered[primary].get("timeline"):
         raise OpsreadyError("%s is on timeline %s, %s on %s: it does not follow this primary. Now: %s. Nothing was "
                             "changed." % (target, state.get("timeline"), primary, answered[primary].get("timeline"), now),
@@ -103,13 +108,14 @@ def plan(results, to="", max_lag_bytes=16 * 1024 * 1024):
                             "PgBouncer while it catches up. Run again when it has. Now: %s. Nothing was changed."
                             % (target, lag, primary, max_lag_bytes, now), step=True)
     return {"todo": True, "primary": primary, "target": target, "members": now,
-            "text": "%s -> %s (%s)" % (primary, target, now)}
+            "target_slot": receiver.get("slot") or "", "text": "%s -> %s (%s)" % (primary, target, now)}
 
 
-def recovery(plan, paused, fenced, target):
+def recovery(plan, paused, fenced, target, promote_asked=False):
     """After a failure: what to put back. plan: the plan (or None when it failed before one); paused: the clients
     were paused; fenced: the old primary's stop was tried (standby.signal may be there, the server stopped); target:
-    the target's pg_replication_info result now (None when it was not read). Returns {action, text}:
+    the target's pg_replication_info result now (None when it was not read); promote_asked: pg_promote was called (a
+    promotion that timed out may still finish: such a target is never taken for a standby). Returns {action, text}:
     none (nothing was changed), resume (clients let through to the old primary, still running), undo (the target was
     not promoted: the old primary unfenced and started, clients let through to it), forward (the target is primary:
     clients repointed at it), hold (the target cannot be read: nothing more is done, it is said what is left)."""
@@ -119,18 +125,23 @@ def recovery(plan, paused, fenced, target):
     if not fenced:
         return {"action": "resume", "text": "%s was not stopped: the clients are let through to it again." % primary}
     role = (target or {}).get("role") if not (target or {}).get("failed") and not (target or {}).get("unreachable") else None
+    if role == "standby" and promote_asked:
+        role = None   # its promotion was asked for and may still be under way: never start the old primary beside it
     if role == "standby":
         return {"action": "undo", "text": "%s was not promoted: %s is started again as the primary (standby.signal "
                 "removed) and the clients are let through to it." % (to, primary)}
     if role == "primary":
-        return {"action": "forward", "text": "%s is the primary now: the clients are repointed at it. %s stays stopped "
-                "and fenced; it rejoins as a standby when started (systemctl start it, then check it streams)."
+        return {"action": "forward", "text": "%s is the primary now: the clients are repointed at it. %s stays fenced "
+                "(standby.signal): if it is stopped, start it and it rejoins as a standby (check that it streams)."
                 % (to, primary)}
-    return {"action": "hold", "text": "%s is stopped and fenced, and %s could not be read (%s): whether it was promoted is "
-            "unknown, so nothing more is done. The clients wait in PgBouncer (until its query_wait_timeout). Look at %s: "
+    return {"action": "hold", "text": "%s is stopped and fenced, and %s %s: whether it becomes the primary is unknown, "
+            "so nothing more is done and the platform lock stays held. The clients wait in PgBouncer (until its "
+            "query_wait_timeout). Look at %s: "
             "promoted - repoint PgBouncer at it (module opsready.runbooks.pgbouncer, state running); not promoted - "
             "remove %s's standby.signal and start it, then RESUME PgBouncer."
-            % (primary, to, _said(target or {}), to, primary)}
+            % (primary, to, "was asked to promote and is not primary yet" if promote_asked and role is None
+               and (target or {}).get("role") == "standby" else "could not be read (%s)" % _said(target or {}), to,
+               primary)}
 
 
 def members_text(results):
@@ -139,3 +150,21 @@ def members_text(results):
         return state_text(*members(results))
     except OpsreadyError:
         return "no member's state could be read"
+
+
+def conninfo(settings):
+    """A libpq connection string from {key: value} (primary_conninfo): each value quoted, its quotes and backslashes
+    escaped, empty values left out; keys are libpq's own names (letters and _ only)."""
+    if not isinstance(settings, dict):
+        raise OpsreadyError("db_switchover_conninfo: the input is a dict of libpq settings, got %r" % (settings,))
+    words = []
+    for key, value in settings.items():
+        if not isinstance(key, str) or not key.replace("_", "").isalpha() or not key.isascii():
+            raise OpsreadyError("db_switchover_conninfo: %r is not a libpq setting's name" % (key,))
+        if value is None or value == "":
+            continue
+        text = str(value)
+        if any(ord(c) < 32 for c in text):
+            raise OpsreadyError("db_switchover_conninfo: the value of %s holds a control character" % key)
+        words.append("%s='%s'" % (key, text.replace("\\", "\\\\").replace("'", "\\'")))
+    return " ".join(words)

@@ -121,6 +121,12 @@ server_version_num:
   description: The server's version number (150010).
   returned: always
   type: int
+system_identifier:
+  description: The cluster's system identifier (C(pg_control_system)) - the same on a primary and every copy of it;
+    a standby with another one streams from another cluster.
+  returned: always
+  type: str
+  sample: "7311234567890123456"
 server:
   description: The server that answered - C(host) (as O(login_host) names it) and C(port). With several members in
     O(login_host) and O(target_session_attrs=primary), the current primary.

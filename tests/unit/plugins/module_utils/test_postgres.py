@@ -10,6 +10,7 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import
     (" db1 , db2:6543 ", 5432, [("db1", 5432), ("db2", 6543)]),
     ("10.0.0.1:5433,10.0.0.2", 5432, [("10.0.0.1", 5433), ("10.0.0.2", 5432)]),
     ("::1", 5432, [("::1", 5432)]),                            # a bare IPv6 address has no port
+    ("fe80::1%eth0", 5432, [("fe80::1%eth0", 5432)]),
     ("[::1]:5433,[fe80::1]", 5432, [("::1", 5433), ("fe80::1", 5432)]),
     ("/var/run/postgresql", 5432, [("/var/run/postgresql", 5432)]),
     ("/run/pg:sockets", 5432, [("/run/pg:sockets", 5432)]),  # a socket directory is taken whole
@@ -34,6 +35,8 @@ def test_login_host_names_one_server_or_several(host, port, expected):
     ("[::1", 5432, "write an IPv6 address as [address] or [address]:port"),
     ("[::1]5433", 5432, "write an IPv6 address as [address] or [address]:port"),
     ("[::1]:x", 5432, "the port of ::1 must be from 1 to 65535"),
+    ("db1:\u00b2", 5432, "the port of db1 must be from 1 to 65535"),
+    ("db1:5432:x", 5432, "db1:5432:x is neither host:port nor an IPv6 address"),
     ("db1", 0, "login_port must be from 1 to 65535, got 0"),
     ("db1", -5, "login_port must be from 1 to 65535, got -5"),
     ("db1", 70000, "login_port must be from 1 to 65535, got 70000"),

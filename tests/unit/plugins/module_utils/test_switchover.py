@@ -4,16 +4,19 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._errors import O
 from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import plan
 
 
-def primary(name="db1", lsn="0/3000148", timeline=1):
+SYSTEM = "7311234567890123456"
+
+
+def primary(name="db1", lsn="0/3000148", timeline=1, system=SYSTEM):
     return {"item": name, "role": "primary", "timeline": timeline, "lsn": {"current": lsn, "received": None, "replayed": None},
-            "standbys": [], "wal_receiver": None, "replay_paused": False, "msg": "primary"}
+            "standbys": [], "wal_receiver": None, "replay_paused": False, "msg": "primary", "system_identifier": system}
 
 
-def standby(name="db2", replayed="0/3000148", status="streaming", sender="db1", timeline=1, paused=False):
+def standby(name="db2", replayed="0/3000148", status="streaming", sender="db1", timeline=1, paused=False, system=SYSTEM):
     return {"item": name, "role": "standby", "timeline": timeline,
             "lsn": {"current": None, "received": replayed, "replayed": replayed}, "standbys": [],
-            "wal_receiver": {"status": status, "sender_host": sender} if status else None, "replay_paused": paused,
-            "msg": "standby"}
+            "wal_receiver": {"status": status, "sender_host": sender, "slot": name} if status else None,
+            "replay_paused": paused, "msg": "standby", "system_identifier": system}
 
 
 def down(name, msg="Failed to connect to the host via ssh: connect to host db2 port 22: No route to host"):
@@ -22,7 +25,7 @@ def down(name, msg="Failed to connect to the host via ssh: connect to host db2 p
 
 def test_the_standby_streaming_from_the_primary_takes_over():
     result = plan([primary(), standby()])
-    assert result == {"todo": True, "primary": "db1", "target": "db2",
+    assert result == {"todo": True, "primary": "db1", "target": "db2", "target_slot": "db2",
                       "members": "db1: primary at 0/3000148, db2: standby streaming from db1",
                       "text": "db1 -> db2 (db1: primary at 0/3000148, db2: standby streaming from db1)"}
 
@@ -56,6 +59,10 @@ def test_a_small_lag_within_the_budget_goes_on():
     ([primary(), standby(status="startup")], "db2", 0, "db2 is not streaming from db1 (WAL receiver: startup)"),
     ([primary(), standby(status=None)], "db2", 0, "db2 is not streaming from db1 (WAL receiver: not running)"),
     ([primary(timeline=2), standby(timeline=1)], "", 0, "db2 is on timeline 1, db1 on 2: it does not follow this primary"),
+    ([primary(), standby(sender="db9", replayed="5/0", system="7399999999999999999")], "", 0,
+     "db2 is not a copy of db1 (system identifier 7399999999999999999, db1's 7311234567890123456): it streams from "
+     "another cluster"),
+    ([dict(primary(), lsn=None), standby()], "", 0, "A switchover needs every member up, and db1 did not answer"),
     ([primary(lsn="0/4000000"), standby(replayed="0/3000000")], "", 1024,
      "db2 is 16777216 bytes behind db1, over db_switchover_max_lag_bytes (1024): the clients would wait"),
     ([primary(), standby(paused=True, status="stopping")], "db2", 0, "db2: standby not streaming, replay paused"),
@@ -68,7 +75,8 @@ def test_a_switchover_that_must_not_start_is_refused_saying_why(results, to, lag
 
 
 @pytest.mark.parametrize("results, to, lag, message", [
-    ([], "", 0, "the input is the registered results of pg_replication_info over the members"),
+    ([], "", 0, "the input is the registered results of pg_replication_info over the cluster's members "
+     "(db_switchover_members, by default the group db: is it empty?)"),
     (None, "", 0, "the input is the registered results"),
     ([{"role": "primary"}], "", 0, "each result names its member (item)"),
     (["db1"], "", 0, "each result names its member (item)"),
@@ -97,9 +105,10 @@ PLAN = {"todo": True, "primary": "db1", "target": "db2"}
     (PLAN, True, False, {}, "resume", "db1 was not stopped: the clients are let through to it again."),
     (PLAN, True, True, standby(), "undo", "db2 was not promoted: db1 is started again as the primary"),
     (PLAN, True, True, primary("db2"), "forward", "db2 is the primary now: the clients are repointed at it. db1 stays "
-     "stopped and fenced"),
+     "fenced (standby.signal): if it is stopped, start it and it rejoins as a standby"),
     (PLAN, True, True, down("db2", "Connection refused"), "hold", "db1 is stopped and fenced, and db2 could not be read "
-     "(Connection refused): whether it was promoted is unknown, so nothing more is done"),
+     "(Connection refused): whether it becomes the primary is unknown, so nothing more is done and the platform lock "
+     "stays held"),
     (PLAN, True, True, {"failed": True, "role": "primary", "msg": "timeout"}, "hold", "could not be read (timeout)"),
     (PLAN, True, True, {}, "hold", "could not be read (no answer)"),
 ])
@@ -108,8 +117,42 @@ def test_after_a_failure_what_is_put_back_depends_on_how_far_it_got(plan_, pause
     assert result["action"] == action and words in result["text"], result
 
 
+def test_a_promotion_asked_for_is_never_undone_while_the_target_is_still_a_standby():
+    """pg_promote timed out (promote_asked): the target may still finish becoming primary - starting the old primary
+    again would make two."""
+    result = recovery(PLAN, True, True, standby(), promote_asked=True)
+    assert result["action"] == "hold" and "db2 was asked to promote and is not primary yet" in result["text"]
+    assert recovery(PLAN, True, True, primary("db2"), promote_asked=True)["action"] == "forward"
+    assert recovery(PLAN, True, True, standby(), promote_asked=False)["action"] == "undo"
+
+
 def test_the_members_in_words_never_fail_a_report():
     assert members_text([primary(), down("db2", "No route to host")]) == \
         "db1: primary at 0/3000148, db2: did not answer (No route to host)"
     assert members_text([]) == "no member's state could be read"
     assert members_text(None) == "no member's state could be read"
+
+
+# ------------------------------------------------------------------------------------------ the old primary's conninfo
+from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import conninfo  # noqa: E402
+
+
+def test_conninfo_quotes_every_value_so_libpq_reads_it_back():
+    psycopg2 = pytest.importorskip("psycopg2")
+    text = conninfo({"host": "db2", "port": 5432, "user": "repl", "password": "it's a \\ pass word", "sslmode": "",
+                     "application_name": "db1"})
+    assert text == "host='db2' port='5432' user='repl' password='it\\'s a \\\\ pass word' application_name='db1'"
+    parsed = psycopg2.extensions.parse_dsn(text)
+    assert parsed["password"] == "it's a \\ pass word" and parsed["port"] == "5432" and "sslmode" not in parsed
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("host=db2", "the input is a dict of libpq settings"),
+    ({"host name": "db2"}, "'host name' is not a libpq setting's name"),
+    ({"host": "db2", "pass=x": "y"}, "is not a libpq setting's name"),
+    ({"password": "a\nb"}, "the value of password holds a control character"),
+])
+def test_conninfo_refuses_what_would_break_it(settings, message):
+    with pytest.raises(OpsreadyError) as caught:
+        conninfo(settings)
+    assert message in str(caught.value) and "a\nb" not in str(caught.value)

@@ -131,6 +131,12 @@ def test_a_member_that_is_down_or_never_answers_is_passed_over_within_the_timeou
         assert rc == 0 and result["server"]["port"] == pg_pair["primary"]["login_port"], result
 
 
+def test_a_standby_and_its_primary_share_the_system_identifier(pg_pair, run_main):
+    dummy, primary = run_main(pg_replication_info.main, args(pg_pair["primary"]))
+    dummy, standby = run_main(pg_replication_info.main, args(pg_pair["standby"]))
+    assert primary["system_identifier"] == standby["system_identifier"] and primary["system_identifier"].isdigit()
+
+
 def test_no_member_with_the_attrs_fails_naming_each(pg_pair, run_main):
     rc, result = run_main(pg_replication_info.main, dict(args(pg_pair["standby"]), login_host=members(pg_pair["standby"]),
                                                          target_session_attrs="primary"))
