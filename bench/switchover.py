@@ -69,7 +69,7 @@ def run_once(target, evidence_dir):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=6)
     runs = parser.parse_args().runs
     if runs < 1:
@@ -86,8 +86,8 @@ def main():
     for key, label in (("gap", "write unavailability (longest gap), s"), ("critical", "critical section (evidence), s"),
                        ("wall", "playbook wall time, s"), ("errors", "client errors"), ("lost", "commits lost")):
         values = [r[key] for r in results]
-        print("%-40s min %.2f  median %.2f  max %.2f  (%d runs)" % (label, min(values), statistics.median(values),
-                                                                     max(values), len(values)))
+        print("%-40s min %.2f  median %.2f  max %.2f  (%d runs)"
+              % (label, min(values), statistics.median(values), max(values), len(values)))
     print("target: write unavailability <= 1 s median, 0 client errors, 0 commits lost")
 
 

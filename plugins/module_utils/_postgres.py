@@ -118,22 +118,23 @@ def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True,
         kwargs["password"] = params["login_password"]
     if params.get("ca_cert"):
         kwargs["sslrootcert"] = params["ca_cert"]
-    if len(members) == 1:
-        conn = psycopg2.connect(**kwargs)
-    else:
-        # answers_within()'s wait callback connects asynchronously, where libpq keeps no connect_timeout: a member
-        # that never answers would hold the connection until the callback gives up, the next never tried. libpq's
-        # own connect bounds each member's attempt (from its start, however slowly a server answers).
-        from psycopg2 import extensions
-        with _CALLBACK:
-            callback = extensions.get_wait_callback()
-            extensions.set_wait_callback(None)
-            try:
-                conn = psycopg2.connect(**kwargs)
-            finally:
-                extensions.set_wait_callback(callback)
+    conn = psycopg2.connect(**kwargs) if len(members) == 1 else _connect_synchronously(psycopg2, kwargs)
     conn.autocommit = autocommit
     return conn
+
+
+def _connect_synchronously(psycopg2, kwargs):
+    """answers_within()'s wait callback connects asynchronously, where libpq keeps no connect_timeout: a member that
+    never answers would hold the connection until the callback gives up, the next never tried. libpq's own connect
+    bounds each member's attempt (from its start, however slowly a server answers)."""
+    from psycopg2 import extensions
+    with _CALLBACK:
+        callback = extensions.get_wait_callback()
+        extensions.set_wait_callback(None)
+        try:
+            return psycopg2.connect(**kwargs)
+        finally:
+            extensions.set_wait_callback(callback)
 
 
 @contextlib.contextmanager
