@@ -72,4 +72,5 @@ class FilterModule:
         return {"db_switchover_plan": as_filter("db_switchover_plan", "_switchover", "plan"),
                 "db_switchover_recovery": as_filter("db_switchover_recovery", "_switchover", "recovery"),
                 "db_switchover_members": as_filter("db_switchover_members", "_switchover", "members_text"),
-                "db_switchover_conninfo": as_filter("db_switchover_conninfo", "_switchover", "conninfo")}
+                "db_switchover_conninfo": as_filter("db_switchover_conninfo", "_switchover", "conninfo"),
+                "db_switchover_settings": as_filter("db_switchover_settings", "_switchover", "settings")}

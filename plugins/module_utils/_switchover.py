@@ -168,3 +168,50 @@ def conninfo(settings):
             raise OpsreadyError("db_switchover_conninfo: the value of %s holds a control character" % key)
         words.append("%s='%s'" % (key, text.replace("\\", "\\\\").replace("'", "\\'")))
     return " ".join(words)
+
+
+def _number(value):
+    """A number given as a number or as its text (-e key=value gives text); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _name(value):
+    return isinstance(value, str) and value.strip() == value and value != "" and all(
+        ord(c) >= 32 and not c.isspace() for c in value)
+
+
+def settings(values):
+    """Refuse, before anything is read or changed, settings the switchover cannot run with: every problem at once
+    (OpsreadyError, step=True). values: members, to, max_lag_bytes, pause_timeout, promote_timeout, pg_port,
+    pgbouncer, replication (the role's db_switchover_* variables). Returns True."""
+    problems = []
+    members = values.get("members")
+    if not isinstance(members, list) or len(members) < 2 or not all(_name(m) for m in members):
+        problems.append("db_switchover_members must list at least two members by name (the group db), got %r" % (members,))
+    elif len(set(members)) != len(members):
+        problems.append("db_switchover_members names a member twice: %s" % ", ".join(members))
+    to = values.get("to")
+    if to not in ("", None) and not (_name(to) and isinstance(members, list) and to in members):
+        problems.append("db_switchover_to must be empty or one of db_switchover_members, got %r" % (to,))
+    for key, low, high, unit in (("max_lag_bytes", 0, 2 ** 40, "bytes"), ("pause_timeout", 1, 3600, "seconds"),
+                                 ("promote_timeout", 1, 3600, "seconds"), ("pg_port", 1, 65535, "")):
+        number = _number(values.get(key))
+        if number is None or number != int(number) or not low <= number <= high:
+            problems.append("db_switchover_%s must be a whole number from %d to %d%s, got %r"
+                            % (key, low, high, " " + unit if unit else "", values.get(key)))
+    pgbouncer = values.get("pgbouncer")
+    if not isinstance(pgbouncer, dict) or not _name(pgbouncer.get("database")):
+        problems.append("db_switchover_pgbouncer must name the database PgBouncer pools for the clients (database)")
+    replication = values.get("replication")
+    if not isinstance(replication, dict) or not _name(replication.get("user")):
+        problems.append("db_switchover_replication must name the role the old primary streams as (user, password)")
+    elif any(ord(c) < 32 for c in str(replication.get("password") or "")):
+        problems.append("db_switchover_replication's password holds a control character")
+    if problems:
+        raise OpsreadyError("%s. Nothing was changed." % "; ".join(problems), step=True)
+    return True

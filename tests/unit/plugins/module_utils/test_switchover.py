@@ -156,3 +156,22 @@ def test_conninfo_refuses_what_would_break_it(settings, message):
     with pytest.raises(OpsreadyError) as caught:
         conninfo(settings)
     assert message in str(caught.value) and "a\nb" not in str(caught.value)
+
+
+from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import settings  # noqa: E402
+
+SETTINGS = {"members": ["db1", "db2"], "to": "", "max_lag_bytes": 16777216, "pause_timeout": 5, "promote_timeout": 10,
+            "pg_port": 5432, "pgbouncer": {"database": "demo"}, "replication": {"user": "repl", "password": "x y'z"}}
+
+
+@pytest.mark.parametrize("changed", [{}, {"to": "db2"}, {"max_lag_bytes": "0", "pg_port": "6543"}, {"to": None}])
+def test_good_settings_pass(changed):
+    assert settings(dict(SETTINGS, **changed)) is True
+
+
+def test_every_bad_setting_is_said_at_once():
+    with pytest.raises(OpsreadyError) as caught:
+        settings(dict(SETTINGS, members="db1,db2", max_lag_bytes=True, pg_port=None))
+    said = str(caught.value)
+    assert said.count("; ") == 2 and said.endswith("Nothing was changed.") and caught.value.result["step"] is True
+    assert "db_switchover_max_lag_bytes must be a whole number from 0 to 1099511627776 bytes, got True" in said
