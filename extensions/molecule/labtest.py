@@ -90,6 +90,14 @@ def recap_changed(output):
     return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", recap, re.M)}
 
 
+def public_https(lab, context, timeout):
+    """An HTTPS connection to the public name through lb1's address (no DNS), as a user reaches the site."""
+    raw = socket.create_connection((lab["addresses"]["lb1"], 443), timeout=timeout)
+    conn = http.client.HTTPSConnection(lab["lab_public_name"], 443, timeout=timeout, context=context)
+    conn.sock = context.wrap_socket(raw, server_hostname=lab["lab_public_name"])
+    return conn
+
+
 class Poller(threading.Thread):
     """GET /api/items through lb1 over TLS every 50 ms; counts every status and every failure."""
 
@@ -101,9 +109,7 @@ class Poller(threading.Thread):
         context = ssl.create_default_context(cafile=self.lab["ca_file"])
         while not self.stop.is_set():
             try:
-                raw = socket.create_connection((self.lab["addresses"]["lb1"], 443), timeout=5)
-                conn = http.client.HTTPSConnection(self.lab["lab_public_name"], 443, timeout=5, context=context)
-                conn.sock = context.wrap_socket(raw, server_hostname=self.lab["lab_public_name"])
+                conn = public_https(self.lab, context, timeout=5)
                 conn.request("GET", "/api/items")
                 status = conn.getresponse().status
                 conn.close()
@@ -132,9 +138,7 @@ class Writer(threading.Thread):
             n += 1
             name = "%s-%d" % (self.marker, n)
             try:
-                raw = socket.create_connection((self.lab["addresses"]["lb1"], 443), timeout=30)
-                conn = http.client.HTTPSConnection(self.lab["lab_public_name"], 443, timeout=30, context=context)
-                conn.sock = context.wrap_socket(raw, server_hostname=self.lab["lab_public_name"])
+                conn = public_https(self.lab, context, timeout=30)
                 conn.request("POST", "/api/items", body=json.dumps({"name": name}),
                              headers={"Content-Type": "application/json"})
                 response = conn.getresponse()

@@ -109,9 +109,8 @@ def judge_postgres(spec, limits, status, replication, server=None):
     findings += grade("replication_lag_seconds", observed["lag_seconds"], limits["replication_lag_seconds"],
                       label="replication lag")
     findings += grade("replication_lag_bytes", lag_bytes, limits["replication_lag_bytes"], label="replication lag")
-    summary = "%s, %d/%d connections" % (observed["role"], used, max_connections)
-    if "," in str(spec.get("login_host")):   # of the cluster's members, which one
-        summary = "%s on %s" % (observed["role"], observed["server"]) + summary[len(observed["role"]):]
+    which = " on %s" % observed["server"] if "," in str(spec.get("login_host")) else ""   # of the cluster's members
+    summary = "%s%s, %d/%d connections" % (observed["role"], which, used, max_connections)
     if observed["lag_seconds"] is not None:
         summary += ", replication lag %s s" % num(observed["lag_seconds"])
     return observed, findings, summary
