@@ -54,9 +54,9 @@ lab_early() {
   log "lab/up.yml in the background while the other stages run (its output: $lab_log)"
   ansible-playbook lab/up.yml >"$lab_log" 2>&1 &
   lab_pid=$!
-  trap lab_stop EXIT
 }
 lab_stop() {  # the script stopped before molecule: no bring-up left running, no lab left up
+  sanity_stop
   if [[ -n $lab_pid ]]; then
     kill "$lab_pid" 2>/dev/null && wait "$lab_pid" 2>/dev/null
     ansible-playbook lab/down.yml >>"$lab_log" 2>&1 || true
@@ -80,14 +80,32 @@ molecule_all() {
   molecule test --all
 }
 
+# lint and ansible-test sanity are each mostly one process: with both asked for, sanity runs beside lint (its output
+# in a file, shown at its turn; in a session of its own, so a stop before its turn stops all of it).
+sanity_log=${TMPDIR:-/tmp}/opsready-sanity.log
+sanity_pid=
+sanity_stop() { [[ -z $sanity_pid ]] || kill -- "-$sanity_pid" 2>/dev/null || true; }
+if [[ " ${stages[*]} " == *" lint "* && " ${stages[*]} " == *" sanity "* ]]; then
+  setsid bash "$0" sanity >"$sanity_log" 2>&1 &
+  sanity_pid=$!
+fi
+sanity_wait() {
+  local status=0
+  wait "$sanity_pid" || status=$?
+  sanity_pid=
+  cat "$sanity_log"
+  return "$status"
+}
+
 if ((${#stages[@]} > 1)) && [[ " ${stages[*]} " == *" molecule "* ]]; then
   lab_early
 fi
+trap lab_stop EXIT
 
 for stage in "${stages[@]}"; do
   case "$stage" in
     lint) lint ;;
-    sanity) sanity ;;
+    sanity) if [[ -n $sanity_pid ]]; then sanity_wait; else sanity; fi ;;
     package) package ;;
     unit) unit ;;
     molecule) molecule_all ;;

@@ -88,10 +88,18 @@ def _read(cursor, table, name, for_update):
 
 
 def apply(conn, params, check_mode=False):
-    """Take, renew, release or break the lock in one transaction; returns the module's result."""
+    """Take, renew, release or break the lock in one transaction; returns the module's result, with the server that
+    answered (the cluster's primary: a standby is refused, the lock lives where it can be written)."""
     validate(params)
     table, queries = '"%s"' % params["table"], []  # quoted: a table named user or order is a name, not a keyword
+    server = {"host": conn.info.host, "port": conn.info.port}
     cursor = conn.cursor()
+    cursor.execute("SELECT pg_is_in_recovery()")
+    if cursor.fetchone()[0]:
+        raise OpsreadyError(
+            "the database at %s:%s is a standby (read-only): the lock lives on the primary. Name the cluster's members "
+            "in login_host (db1,db2) with target_session_attrs=primary and the primary is found, wherever it is"
+            % (server["host"], server["port"]), server=server)
 
     def execute(sql, args=()):
         queries.append(sql)
@@ -155,4 +163,4 @@ def apply(conn, params, check_mode=False):
     else:
         after = None if action == "delete" else _read(cursor, table, params["name"], False)
     return {"changed": action in ("insert", "take_over", "delete"), "msg": msg, "before": row, "after": after,
-            "queries": queries}
+            "queries": queries, "server": server}

@@ -21,6 +21,9 @@ description:
     release_watch, share their run's lock). Releasing a lock held by another run leaves it alone, unless
     O(force=true) with a O(reason).
   - Every statement runs under a O(lock_timeout), so taking the lock never queues behind, or blocks, the app.
+  - The lock lives on the cluster's primary. A connection that reaches a standby is refused; name the members in
+    O(login_host) with O(target_session_attrs=primary) and the module returns which one answered (RV(server)), so a
+    runbook knows the current primary without another round trip.
 author:
   - opsready.runbooks developers (@opsready)
 extends_documentation_fragment:
@@ -111,6 +114,12 @@ after:
   description: The lock after (null when free; in check mode, as before unless it would be released).
   returned: always
   type: dict
+server:
+  description: The server that answered, the cluster's current primary - C(host) (as O(login_host) names it) and
+    C(port).
+  returned: when the database answered
+  type: dict
+  sample: {"host": "db2", "port": 5432}
 queries:
   description: The statements that changed the lock table (the audit trail).
   returned: always

@@ -178,3 +178,21 @@ def test_an_unreachable_database_is_a_clear_failure(run, db):
     db = dict(db, pg=dict(db["pg"], login_port=1))
     rc, result = run(db, owner="run-a")
     assert rc == 1 and result["msg"].startswith("runbook lock platform: ") and "refused" in result["msg"]
+
+
+def test_the_lock_lives_on_the_primary_it_finds_among_the_members(run, pg_pair):
+    """A standby is refused, saying what to name; the members with target_session_attrs=primary find the primary,
+    and the result says which one answered (the runbooks' runbook_db_primary)."""
+    primary, standby = pg_pair["primary"], pg_pair["standby"]
+    db = {"pg": standby, "table": "lock_members"}
+    rc, refused = run(db, owner="run-a", runbook="rollback")
+    assert rc == 1 and "is a standby (read-only)" in refused["msg"] and "target_session_attrs=primary" in refused["msg"]
+    assert refused["server"] == {"host": "127.0.0.1", "port": standby["login_port"]}
+    members = "127.0.0.1:%d,127.0.0.1:%d" % (standby["login_port"], primary["login_port"])
+    db = {"pg": dict(primary, login_host=members), "table": "lock_members"}
+    for check_mode in (True, False):
+        rc, taken = run(db, check_mode=check_mode, owner="run-a", runbook="rollback", target_session_attrs="primary")
+        assert rc == 0, taken["msg"]
+        assert taken["server"] == {"host": "127.0.0.1", "port": primary["login_port"]}
+    rc, released = run(db, owner="run-a", state="absent", target_session_attrs="primary")
+    assert rc == 0 and released["changed"] and released["server"]["port"] == primary["login_port"]
