@@ -32,8 +32,9 @@ STANDBY = """SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()
   CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
        ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8,
   pg_get_wal_replay_pause_state()"""
+# latest_end_lsn: the primary's WAL end as its last message to this standby said (what it had written then)
 RECEIVER = """SELECT status, sender_host, sender_port, slot_name, received_tli, flushed_lsn::text,
-  extract(epoch FROM now() - last_msg_receipt_time)::float8
+  extract(epoch FROM now() - last_msg_receipt_time)::float8, latest_end_lsn::text
 FROM pg_stat_wal_receiver"""
 SLOTS = """SELECT slot_name, slot_type, active, restart_lsn::text, wal_status,
   CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 END
@@ -82,9 +83,10 @@ def shape(server, primary=None, standbys=(), standby=None, receiver=None, slots=
     state["lag"] = {"bytes": behind_bytes, "seconds": _seconds(behind_seconds)}
     state["replay_paused"] = pause not in (None, "not paused")
     if receiver:
-        status, host, port, slot, timeline, flushed, silent = receiver
+        status, host, port, slot, timeline, flushed, silent, primary_end = receiver
         state["wal_receiver"] = {"status": status, "sender_host": host, "sender_port": port, "slot": slot,
-                                 "timeline": timeline, "flushed_lsn": flushed, "seconds_since_message": _seconds(silent)}
+                                 "timeline": timeline, "flushed_lsn": flushed, "seconds_since_message": _seconds(silent),
+                                 "primary_end_lsn": primary_end}
         if timeline:
             state["timeline"] = timeline
     return state

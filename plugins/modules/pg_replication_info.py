@@ -104,7 +104,8 @@ replay_paused:
   type: bool
 wal_receiver:
   description: On a standby, its WAL receiver - C(status), C(sender_host), C(sender_port), C(slot), C(timeline),
-    C(flushed_lsn) and C(seconds_since_message). Null when none runs (the primary is gone, or not streaming).
+    C(flushed_lsn), C(seconds_since_message) and C(primary_end_lsn) (the primary's WAL end as its last message
+    said). Null when none runs (the primary is gone, or not streaming).
   returned: always
   type: dict
 slots:

@@ -143,10 +143,12 @@ def role_options(playbook):
     """The options (meta/argument_specs.yml) of the collection roles a playbook runs."""
     options = {}
     for play in yaml.safe_load((PROJECT / playbook).read_text()):
-        for role in play.get("roles", []):
-            name = role["role"] if isinstance(role, dict) else role
+        entries = [(role["role"] if isinstance(role, dict) else role, "main") for role in play.get("roles", [])]
+        entries += [(task["ansible.builtin.include_role"]["name"], task["ansible.builtin.include_role"].get("tasks_from", "main"))
+                    for task in play.get("tasks", []) if "ansible.builtin.include_role" in task]
+        for name, entry in entries:
             specs = yaml.safe_load((PROJECT / "roles" / name.split(".")[-1] / "meta" / "argument_specs.yml").read_text())
-            options.update(specs["argument_specs"]["main"]["options"])
+            options.update(specs["argument_specs"][entry]["options"])
     return options
 
 

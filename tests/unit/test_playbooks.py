@@ -10,7 +10,8 @@ import pytest
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
 PATTERNS = {"deploy": "deploy_hosts", "rollback": "rollback_hosts", "maintenance_window": "maintenance_window_hosts",
             "maintenance": "maintenance_hold_hosts", "release_watch": "release_watch_hosts",
-            "health_check": "health_check_hosts", "db_switchover": "db_switchover_hosts"}
+            "health_check": "health_check_hosts", "db_switchover": "db_switchover_hosts",
+            "db_failover": "db_failover_hosts", "db_rejoin": "db_rejoin_hosts"}
 
 
 def test_every_runbook_playbook_is_covered():

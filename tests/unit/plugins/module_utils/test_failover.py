@@ -1,0 +1,105 @@
+"""db_failover_plan and db_failover_settings: the failover's target from each member's pg_replication_info result,
+each refusal, and the settings refused before anything is reached."""
+import pytest
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._failover import plan, settings
+
+
+def primary(name="db1", lsn="0/3000148"):
+    return {"item": name, "role": "primary", "timeline": 1, "lsn": {"current": lsn, "received": None, "replayed": None},
+            "standbys": [], "wal_receiver": None, "replay_paused": False, "msg": "primary"}
+
+
+def standby(name="db2", status="streaming", sender="db1"):
+    return {"item": name, "role": "standby", "timeline": 1,
+            "lsn": {"current": None, "received": "0/3000148", "replayed": "0/3000148"}, "standbys": [],
+            "wal_receiver": {"status": status, "sender_host": sender} if status else None,
+            "replay_paused": False, "msg": "standby"}
+
+
+def down(name, msg="Failed to create temporary directory: container db1 is not running"):
+    return {"item": name, "unreachable": True, "msg": msg}
+
+
+def test_the_standby_of_a_lost_primary_is_the_target():
+    result = plan([down("db1"), standby(status=None)])
+    assert result["promoted"] is False and result["target"] == "db2" and result["primary"] is None
+    assert result["down"] == ["db1"]
+    assert result["text"].startswith("db2 would be promoted if its primary is lost (db1: did not answer (")
+
+
+def test_a_live_primary_is_not_refused_the_detection_decides():
+    result = plan([primary(), standby()])
+    assert result["promoted"] is False and result["target"] == "db2" and result["primary"] == "db1"
+
+
+def test_the_standby_named_of_two():
+    assert plan([down("db1"), standby("db2"), standby("db3")], "db3")["target"] == "db3"
+
+
+@pytest.mark.parametrize("results, standby_named, words", [
+    ([down("db1"), primary("db2")], "", "db2 is the only primary and no standby answers (failed over already?)"),
+    ([down("db1"), primary("db2")], "db2", "db2 is primary already: the clients and the fence are seen to"),
+    ([standby("db1", sender="db2"), primary("db2")], "db2", "db2 is primary already"),
+])
+def test_a_target_already_primary_leaves_the_clients_and_the_fence_to_see_to(results, standby_named, words):
+    result = plan(results, standby_named)
+    assert result["promoted"] is True and result["target"] == "db2" and words in result["text"]
+
+
+@pytest.mark.parametrize("results, standby_named, message", [
+    ([down("db1"), down("db2")], "", "No standby answers: there is nothing to promote. Now: db1: did not answer"),
+    ([primary("db1")], "", "No standby answers"),
+    ([primary("db1"), primary("db2")], "", "db1 and db2 are all primary (split brain)"),
+    ([down("db1"), standby("db2"), standby("db3")], "", "Name the standby to promote, one of db2, db3"),
+    ([down("db1"), standby()], "db9", "The standby to promote, 'db9', is not one of the cluster's members (db1, db2)"),
+    ([down("db1"), down("db2"), standby("db3")], "db2", "The standby to promote, db2, did not answer"),
+    ([down("db1"), standby()], None, "is not one of the cluster's members"),
+    ([], "", "the input is the registered results"),
+])
+def test_refusals_say_every_members_state_and_that_nothing_changed(results, standby_named, message):
+    with pytest.raises(OpsreadyError) as refused:
+        plan(results, standby_named)
+    assert message in str(refused.value)
+    if results:
+        assert "Nothing was changed" in str(refused.value)
+
+
+GOOD = {"members": ["db1", "db2"], "standby": "", "probes": 3, "interval": 1, "probe_timeout": 1, "watch": 0,
+        "max_lag_bytes": 1048576, "promote_timeout": 10, "accept_data_loss": False, "data_loss_reason": "",
+        "pgbouncer": {"database": "app"}}
+
+
+def test_good_settings_pass():
+    assert settings(GOOD) is True
+    assert settings(dict(GOOD, accept_data_loss=True, data_loss_reason="INC-1: db1's disk is gone")) is True
+    assert settings(dict(GOOD, probes="3", interval="0.5", watch="3600")) is True   # -e key=value gives text
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"members": ["db1"]}, "db_failover_members must list at least two members"),
+    ({"members": "db1,db2"}, "db_failover_members must list"),
+    ({"members": ["db1", "db 2"]}, "db_failover_members must list"),
+    ({"members": ["db1", "db1"]}, "names a member twice"),
+    ({"standby": "db9"}, "db_failover_standby must be empty or one of"),
+    ({"standby": "db2\n"}, "db_failover_standby must be empty or one of"),
+    ({"probes": 0}, "db_failover_probes must be a whole number from 1 to 100"),
+    ({"probes": 2.5}, "db_failover_probes must be a whole number"),
+    ({"probes": True}, "db_failover_probes"),
+    ({"interval": 0}, "db_failover_interval must be a number from 0.1 to 60"),
+    ({"interval": -1}, "db_failover_interval"),
+    ({"probe_timeout": 31}, "db_failover_probe_timeout must be a number from 0.1 to 30"),
+    ({"watch": -5}, "db_failover_watch must be a number from 0 to 604800"),
+    ({"watch": "forever"}, "db_failover_watch"),
+    ({"max_lag_bytes": -1}, "db_failover_max_lag_bytes must be a whole number from 0"),
+    ({"promote_timeout": 0}, "db_failover_promote_timeout must be a number from 1 to 3600"),
+    ({"accept_data_loss": "yes"}, "db_failover_accept_data_loss must be true or false"),
+    ({"accept_data_loss": True}, "db_failover_accept_data_loss needs db_failover_data_loss_reason"),
+    ({"accept_data_loss": True, "data_loss_reason": "  "}, "needs db_failover_data_loss_reason"),
+    ({"pgbouncer": {}}, "db_failover_pgbouncer must name the database"),
+    ({"pgbouncer": "app"}, "db_failover_pgbouncer must name the database"),
+])
+def test_bad_settings_are_refused_before_anything_is_reached(change, message):
+    with pytest.raises(OpsreadyError) as refused:
+        settings(dict(GOOD, **change))
+    assert message in str(refused.value) and str(refused.value).endswith("Nothing was changed.")
