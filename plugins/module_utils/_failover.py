@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
 """Is the primary lost? Probes of its postmaster from the standby's host, confirmed by the standby's own WAL
-receiver: a controller (or a standby) that merely lost its route to the primary still sees the WAL receiver stream,
-and nothing is promoted.
+receiver: a host that merely lost its route to the primary sees the standby's WAL receiver still stream, and nothing
+is promoted. A standby cut off from a primary that lives loses both; the runbook then asks from the controller too
+(roles/db_failover), and the lag guard's reference is the latest position anyone saw (primary_lsn).
 
 A probe is what pg_isready does, without credentials: an SSLRequest to the postmaster, which answers one byte ('S'
 or 'N') whatever pg_hba.conf says. The receiver confirms when it is not streaming, or when it has heard nothing from
@@ -13,6 +14,7 @@ the primary for longer than half the standby's wal_receiver_timeout (when it pin
 from __future__ import annotations
 
 import collections
+import re
 import socket
 import struct
 import time
@@ -24,6 +26,7 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 LIMITS = {"probes": (1, 100), "interval": (0.1, 60), "probe_timeout": (0.1, 30), "watch": (0, 7 * 24 * 3600)}
 KEPT_PROBES = 20   # a watch returns its last probes, not every one of a week
+HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?\Z")
 SETTINGS = """SELECT current_setting('primary_conninfo'),
   (SELECT setting::int FROM pg_settings WHERE name = 'wal_receiver_timeout')"""
 
@@ -43,6 +46,14 @@ def validate(params):
         else:
             if len(found) != 1 or found[0][0].startswith("/"):
                 problems.append("primary: one server's host or host:port, got %r" % params["primary"])
+    if not problems and params["probe_timeout"] > params["interval"]:
+        problems.append("probe_timeout (%s) must be at most interval (%s): a probe ends before the next one starts"
+                        % (params["probe_timeout"], params["interval"]))
+    if params.get("primary_lsn") is not None:
+        try:
+            replication.lsn_bytes(params["primary_lsn"])
+        except OpsreadyError as e:
+            problems.append("primary_lsn: %s" % e)
     if problems:
         raise OpsreadyError("; ".join(problems))
 
@@ -133,7 +144,7 @@ def detect(conn, params, parse_dsn, clock=time.monotonic, sleep=time.sleep, prob
     # without watch: n probes, then as long as the receiver needs to confirm (it pings the primary at half its timeout)
     window = params["watch"] or (n - 1) * interval + timeout + (silence or 0) + interval
     probes, streak, first_failure, lost, verdict = collections.deque(maxlen=KEPT_PROBES), 0, None, False, None
-    primary_end, tick = None, start
+    primary_end, tick = params.get("primary_lsn"), start
     while True:
         primary_end = later(primary_end, (state["wal_receiver"] or {}).get("primary_end_lsn"))
         at = clock()
@@ -152,7 +163,7 @@ def detect(conn, params, parse_dsn, clock=time.monotonic, sleep=time.sleep, prob
             if lost:
                 break
         tick += interval
-        if tick - start > window:
+        if clock() - start > window:   # by the clock: probes that take their whole timeout never stretch the window
             break
         sleep(max(0.0, tick - clock()))
     primary_end = later(primary_end, (state["wal_receiver"] or {}).get("primary_end_lsn"))
@@ -192,30 +203,37 @@ def plan(results, standby=""):
         raise OpsreadyError("%s are all primary (split brain). Now: %s. Nothing was changed: find out which one clients "
                             "write to before anything else." % (" and ".join(primaries), now), step=True)
     if standby in primaries:
-        return {"promoted": True, "target": standby, "primary": standby, "down": sorted(down), "members": now,
-                "text": "%s is primary already: the clients and the fence are seen to (%s)" % (standby, now)}
+        return {"promoted": True, "target": standby, "primary": standby, "primary_lsn": None, "down": sorted(down),
+                "members": now, "text": "%s is primary already: the clients and the fence are seen to (%s)" % (standby, now)}
     if standby in down:
         raise OpsreadyError("The standby to promote, %s, did not answer. Now: %s. Nothing was changed." % (standby, now),
                             step=True)
     if not standby and not standbys:
         if primaries and down:
-            return {"promoted": True, "target": primaries[0], "primary": primaries[0], "down": sorted(down),
-                    "members": now, "text": "%s is the only primary and no standby answers (failed over already?): "
-                    "the clients and the fence are seen to (%s)" % (primaries[0], now)}
+            raise OpsreadyError(
+                "%s is primary and %s did not answer: a standby down is not a failover. If %s is the standby an earlier "
+                "run promoted, name it to see to the clients and the fence: -e '{\"db_failover_standby\": \"%s\"}'. "
+                "Now: %s. Nothing was changed." % (primaries[0], ", ".join(sorted(down)), primaries[0], primaries[0], now),
+                step=True)
         raise OpsreadyError("No standby answers: there is nothing to promote. Now: %s. Nothing was changed." % now,
                             step=True)
     if not standby and len(standbys) > 1:
         raise OpsreadyError("Name the standby to promote, one of %s: -e '{\"db_failover_standby\": \"<member>\"}'. "
                             "Now: %s. Nothing was changed." % (", ".join(standbys), now), step=True)
     target = standby or standbys[0]
-    return {"promoted": False, "target": target, "primary": primaries[0] if primaries else None, "down": sorted(down),
+    primary = primaries[0] if primaries else None
+    return {"promoted": False, "target": target, "primary": primary, "down": sorted(down),
+            "primary_lsn": answered[primary]["lsn"]["current"] if primary else None,
             "members": now, "text": "%s would be promoted if its primary is lost (%s)" % (target, now)}
 
 
 def settings(values):
     """Refuse, before anything is read or changed, settings the failover cannot run with: every problem at once
     (OpsreadyError, step=True). values: the role's db_failover_* variables without the prefix. Returns True."""
-    from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import _name, _number
+    from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import _number
+
+    def _name(value):   # an inventory host name: it reaches shells on the members, so nothing a shell would read
+        return isinstance(value, str) and HOST.match(value) is not None
     problems = []
     members = values.get("members")
     if not isinstance(members, list) or len(members) < 2 or not all(_name(m) for m in members):
@@ -226,12 +244,17 @@ def settings(values):
     if standby not in ("", None) and not (_name(standby) and isinstance(members, list) and standby in members):
         problems.append("db_failover_standby must be empty or one of db_failover_members, got %r" % (standby,))
     for key, low, high in (("probes", 1, 100), ("interval", 0.1, 60), ("probe_timeout", 0.1, 30),
-                           ("watch", 0, 7 * 24 * 3600), ("max_lag_bytes", 0, 2 ** 40), ("promote_timeout", 1, 3600)):
+                           ("watch", 0, 7 * 24 * 3600), ("max_lag_bytes", 0, 2 ** 40), ("promote_timeout", 1, 3600),
+                           ("fence_timeout", 1, 600), ("verify_timeout", 1, 3600)):
         number = _number(values.get(key))
         whole = key in ("probes", "max_lag_bytes")
         if number is None or not low <= number <= high or (whole and number != int(number)):
             problems.append("db_failover_%s must be a %snumber from %s to %s, got %r"
                             % (key, "whole " if whole else "", low, high, values.get(key)))
+    interval, timeout = _number(values.get("interval")), _number(values.get("probe_timeout"))
+    if interval is not None and timeout is not None and timeout > interval:
+        problems.append("db_failover_probe_timeout (%s) must be at most db_failover_interval (%s): a probe ends before "
+                        "the next one starts" % (values.get("probe_timeout"), values.get("interval")))
     if not isinstance(values.get("accept_data_loss"), bool):
         problems.append("db_failover_accept_data_loss must be true or false, got %r" % (values.get("accept_data_loss"),))
     reason = values.get("data_loss_reason")

@@ -94,12 +94,6 @@ def apply(conn, params, check_mode=False):
     table, queries = '"%s"' % params["table"], []  # quoted: a table named user or order is a name, not a keyword
     server = {"host": conn.info.host, "port": conn.info.port}
     cursor = conn.cursor()
-    cursor.execute("SELECT pg_is_in_recovery()")
-    if cursor.fetchone()[0]:
-        raise OpsreadyError(
-            "the database at %s:%s is a standby (read-only): the lock lives on the primary. Name the cluster's members "
-            "in login_host (db1,db2) with target_session_attrs=primary and the primary is found, wherever it is"
-            % (server["host"], server["port"]), server=server)
 
     def execute(sql, args=()):
         queries.append(sql)
@@ -107,6 +101,13 @@ def apply(conn, params, check_mode=False):
 
     # whatever default_transaction_isolation says: a run that waited its turn must see what the run before it wrote
     cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    # the first statement of the transaction is its isolation level; then, a standby is refused
+    cursor.execute("SELECT pg_is_in_recovery()")
+    if cursor.fetchone()[0]:
+        raise OpsreadyError(
+            "the database at %s:%s is a standby (read-only): the lock lives on the primary. Name the cluster's members "
+            "in login_host (db1,db2) with target_session_attrs=primary and the primary is found, wherever it is"
+            % (server["host"], server["port"]), server=server)
     # at least 1 ms: '0ms' would turn the timeout off (lock_timeout 0.0004 is more than 0)
     execute("SET LOCAL lock_timeout = '%dms'" % max(1, round(params["lock_timeout"] * 1000)))
     # Runs deciding at the same moment take turns (a row that does not exist yet cannot be locked FOR UPDATE);

@@ -23,7 +23,7 @@ description:
     then waits as long as the WAL receiver needs to confirm. With O(watch), it goes on until the primary is lost or
     O(watch) seconds have passed (started ahead of time, by an alert or a person).
   - Returns the primary's last known WAL end (RV(primary_end_lsn), the latest its messages to the standby said) - the
-    reference of the promotion's lag guard (opsready.runbooks.pg_promote O(min_lsn)).
+    reference of the promotion's lag guard (O(opsready.runbooks.pg_promote#module:min_lsn)).
   - Changes nothing. community.postgresql.postgresql_ping reports one connection attempt with credentials; a failover
     needs repeated, bounded probes and the standby's own view, hence this module.
   - A killed host sends no reset. The WAL receiver notices only when it pings the primary at half its
@@ -52,6 +52,11 @@ options:
       - The primary to probe, V(host) or V(host:port).
       - Default - the host the standby's WAL receiver streams from, or else the host of its C(primary_conninfo).
     type: str
+  primary_lsn:
+    description:
+      - A WAL position the primary is known to have reached, read elsewhere (the runbook's read of it before the
+        watch). RV(primary_end_lsn) is the later of it and what the primary's messages to the standby said.
+    type: str
   probes:
     description: Unanswered probes in a row before the standby's WAL receiver is asked to confirm (1 to 100).
     type: int
@@ -61,7 +66,7 @@ options:
     type: float
     default: 1
   probe_timeout:
-    description: Seconds one probe may take as a whole (0.1 to 30).
+    description: Seconds one probe may take as a whole (0.1 to 30, at most O(interval)).
     type: float
     default: 1
   watch:
@@ -139,7 +144,8 @@ receiver_silence_s:
   returned: when the server is a standby
   type: float
 primary_end_lsn:
-  description: The primary's last known WAL end (the latest its messages to the standby said); null when unknown.
+  description: The primary's last known WAL end (the latest its messages to the standby said, or O(primary_lsn) when
+    later); null when unknown.
   returned: always
   type: str
 lag_bytes:
@@ -173,6 +179,7 @@ def main():
         argument_spec=dict(
             connection_spec(),
             primary={"type": "str"},
+            primary_lsn={"type": "str"},
             probes={"type": "int", "default": 3},
             interval={"type": "float", "default": 1},
             probe_timeout={"type": "float", "default": 1},

@@ -31,6 +31,7 @@ def test_the_standby_of_a_lost_primary_is_the_target():
 def test_a_live_primary_is_not_refused_the_detection_decides():
     result = plan([primary(), standby()])
     assert result["promoted"] is False and result["target"] == "db2" and result["primary"] == "db1"
+    assert result["primary_lsn"] == "0/3000148"   # the guard's reference if the watch then loses it
 
 
 def test_the_standby_named_of_two():
@@ -38,7 +39,6 @@ def test_the_standby_named_of_two():
 
 
 @pytest.mark.parametrize("results, standby_named, words", [
-    ([down("db1"), primary("db2")], "", "db2 is the only primary and no standby answers (failed over already?)"),
     ([down("db1"), primary("db2")], "db2", "db2 is primary already: the clients and the fence are seen to"),
     ([standby("db1", sender="db2"), primary("db2")], "db2", "db2 is primary already"),
 ])
@@ -50,6 +50,9 @@ def test_a_target_already_primary_leaves_the_clients_and_the_fence_to_see_to(res
 @pytest.mark.parametrize("results, standby_named, message", [
     ([down("db1"), down("db2")], "", "No standby answers: there is nothing to promote. Now: db1: did not answer"),
     ([primary("db1")], "", "No standby answers"),
+    ([primary("db1"), down("db2")], "", "db1 is primary and db2 did not answer: a standby down is not a failover. If "
+     "db1 is the standby an earlier run promoted, name it to see to the clients and the fence: "
+     "-e '{\"db_failover_standby\": \"db1\"}'"),
     ([primary("db1"), primary("db2")], "", "db1 and db2 are all primary (split brain)"),
     ([down("db1"), standby("db2"), standby("db3")], "", "Name the standby to promote, one of db2, db3"),
     ([down("db1"), standby()], "db9", "The standby to promote, 'db9', is not one of the cluster's members (db1, db2)"),
@@ -67,13 +70,14 @@ def test_refusals_say_every_members_state_and_that_nothing_changed(results, stan
 
 GOOD = {"members": ["db1", "db2"], "standby": "", "probes": 3, "interval": 1, "probe_timeout": 1, "watch": 0,
         "max_lag_bytes": 1048576, "promote_timeout": 10, "accept_data_loss": False, "data_loss_reason": "",
-        "pgbouncer": {"database": "app"}}
+        "fence_timeout": 20, "verify_timeout": 60, "pgbouncer": {"database": "app"}}
 
 
 def test_good_settings_pass():
     assert settings(GOOD) is True
     assert settings(dict(GOOD, accept_data_loss=True, data_loss_reason="INC-1: db1's disk is gone")) is True
-    assert settings(dict(GOOD, probes="3", interval="0.5", watch="3600")) is True   # -e key=value gives text
+    assert settings(dict(GOOD, probes="3", interval="1.5", watch="3600")) is True   # -e key=value gives text
+    assert settings(dict(GOOD, members=["db-1.example.com", "db_2"])) is True
 
 
 @pytest.mark.parametrize("change, message", [
@@ -81,6 +85,9 @@ def test_good_settings_pass():
     ({"members": "db1,db2"}, "db_failover_members must list"),
     ({"members": ["db1", "db 2"]}, "db_failover_members must list"),
     ({"members": ["db1", "db1"]}, "names a member twice"),
+    ({"members": ["db1", "$(reboot)"]}, "db_failover_members must list"),
+    ({"members": ["db1", 'db"2']}, "db_failover_members must list"),
+    ({"members": ["db1", "-db2"]}, "db_failover_members must list"),
     ({"standby": "db9"}, "db_failover_standby must be empty or one of"),
     ({"standby": "db2\n"}, "db_failover_standby must be empty or one of"),
     ({"probes": 0}, "db_failover_probes must be a whole number from 1 to 100"),
@@ -89,6 +96,9 @@ def test_good_settings_pass():
     ({"interval": 0}, "db_failover_interval must be a number from 0.1 to 60"),
     ({"interval": -1}, "db_failover_interval"),
     ({"probe_timeout": 31}, "db_failover_probe_timeout must be a number from 0.1 to 30"),
+    ({"probe_timeout": 2}, "db_failover_probe_timeout (2) must be at most db_failover_interval (1)"),
+    ({"fence_timeout": 0}, "db_failover_fence_timeout must be a number from 1 to 600, got 0"),
+    ({"verify_timeout": -1}, "db_failover_verify_timeout must be a number from 1 to 3600"),
     ({"watch": -5}, "db_failover_watch must be a number from 0 to 604800"),
     ({"watch": "forever"}, "db_failover_watch"),
     ({"max_lag_bytes": -1}, "db_failover_max_lag_bytes must be a whole number from 0"),

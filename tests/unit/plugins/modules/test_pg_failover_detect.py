@@ -147,6 +147,8 @@ def test_the_primary_probed_and_the_known_loss():
     ({"primary": "db1:0"}, "the port of db1 must be from 1 to 65535"),
     ({"primary": "db 1"}, "primary: login_host"),
     ({"primary": "/var/run/postgresql"}, "primary: one server's host"),
+    ({"interval": 0.5, "probe_timeout": 1}, "probe_timeout (1.0) must be at most interval (0.5)"),
+    ({"primary_lsn": "0/XYZ"}, "primary_lsn: '0/XYZ' is not a PostgreSQL LSN"),
     ({"connect_timeout": 0}, "connect_timeout must be more than 0"),
     ({"connect_timeout": 301}, "connect_timeout must be more than 0"),
     ({"probes": "three"}, "probes"),
@@ -211,7 +213,7 @@ def test_a_lost_route_is_not_a_lost_primary(run_main, pg_pair, silent_server):
 
 
 def test_a_watch_ends_without_a_loss_when_the_primary_stays(run_main, pg_pair):
-    rc, result = run_main(pg_failover_detect.main, args(pg_pair["standby"], watch=1, interval=0.25))
+    rc, result = run_main(pg_failover_detect.main, args(pg_pair["standby"], watch=1, interval=0.25, probe_timeout=0.25))
     assert rc == 0 and not result["lost"] and 4 <= len(result["probes"]) <= 6
     assert all(p["answered"] for p in result["probes"])
 
@@ -220,7 +222,8 @@ def test_a_primary_killed_before_the_run_is_lost_and_its_end_unknown(run_main, p
     """Started after the death: the WAL receiver is gone with what it last heard; the loss cannot be known."""
     wal_written(pg_fresh_pair)
     kill_tree(pg_fresh_pair["primary"]["proc"])
-    rc, result = run_main(pg_failover_detect.main, args(pg_fresh_pair["standby"], probes=3, interval=0.2))
+    rc, result = run_main(pg_failover_detect.main, args(pg_fresh_pair["standby"], probes=3, interval=0.2,
+                                                        probe_timeout=0.2))
     assert rc == 0, result["msg"]
     assert result["lost"] and result["failed_in_a_row"] == 3 and "lost: 3 probes in a row unanswered" in result["msg"]
     assert "refused" in result["probes"][-1]["error"].lower() and "WAL receiver" in result["msg"]
@@ -233,7 +236,7 @@ def test_a_watch_sees_the_primary_die_and_keeps_its_last_known_end(pg_fresh_pair
     written = wal_written(pg_fresh_pair)
     conn = psycopg2.connect(pg_fresh_pair["standby"]["dsn"])
     conn.autocommit = True
-    params = {"probes": 3, "interval": 0.2, "probe_timeout": 0.5, "watch": 30, "primary": None}
+    params = {"probes": 3, "interval": 0.2, "probe_timeout": 0.2, "watch": 30, "primary": None}
     found = {}
     watcher = threading.Thread(target=lambda: found.update(failover.detect(conn, params, psycopg2.extensions.parse_dsn)))
     watcher.start()
@@ -251,3 +254,41 @@ def test_a_watch_sees_the_primary_die_and_keeps_its_last_known_end(pg_fresh_pair
 def test_a_server_already_primary_has_nothing_to_detect(run_main, pg_pair):
     rc, result = run_main(pg_failover_detect.main, args(pg_pair["primary"]))
     assert rc == 0 and not result["lost"] and result["already_primary"] and "nothing to detect" in result["msg"]
+
+
+def test_the_window_is_kept_by_the_clock_when_a_probe_stalls_longer_than_its_interval(pg_pair):
+    """A probe held up (a resolver stalling on a dead host's name) must not stretch the decision: the window ends by
+    the clock, not by counting probes."""
+    now = [0.0]
+
+    def clock():
+        return now[0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    def stalled(host, port, timeout):
+        now[0] += 30
+        return False, "no answer within 30 s (name lookup)"
+
+    conn = psycopg2.connect(pg_pair["standby"]["dsn"])
+    conn.autocommit = True
+    try:
+        params = {"probes": 3, "interval": 1, "probe_timeout": 1, "watch": 0, "primary": None}
+        result = failover.detect(conn, params, psycopg2.extensions.parse_dsn, clock=clock, sleep=sleep, probe_one=stalled)
+    finally:
+        conn.close()
+    window = 2 + 1 + result["receiver_silence_s"] + 1
+    assert not result["lost"] and len(result["probes"]) <= window // 30 + 1 and result["elapsed_s"] <= window + 30
+
+
+def test_a_position_known_from_elsewhere_is_the_guards_reference_when_later(pg_pair):
+    conn = psycopg2.connect(pg_pair["standby"]["dsn"])
+    conn.autocommit = True
+    try:
+        params = {"probes": 1, "interval": 0.2, "probe_timeout": 0.2, "watch": 0, "primary": None,
+                  "primary_lsn": "FF/0"}
+        result = failover.detect(conn, params, psycopg2.extensions.parse_dsn)
+    finally:
+        conn.close()
+    assert result["primary_end_lsn"] == "FF/0" and result["lag_bytes"] > 0
