@@ -2,15 +2,9 @@
 (no lab, no database), each row in a block of its own whose rescue keeps the refusal; the evidence says stopped and
 nothing was planned. Grow the table with every option."""
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
-import yaml
 
-PROJECT = pathlib.Path(__file__).resolve().parents[3]
 GOOD = {"db_switchover_members": ["db1", "db2"], "db_switchover_pgbouncer": {"database": "app"},
         "db_switchover_replication": {"user": "repl", "password": "pw-secret-5"}, "db_switchover_db": {}}
 ROWS = [
@@ -49,30 +43,15 @@ ROWS = [
 ]
 
 
-def play(tmp_path):
-    tasks = []
-    for n, (name, changed, dummy) in enumerate(ROWS):
-        tasks.append({"name": name, "block": [{
-            "ansible.builtin.include_role": {"name": "opsready.runbooks.db_switchover"},
-            "vars": dict(GOOD, db_switchover_evidence_dir=str(tmp_path / "evidence" / str(n)), **changed)}],
-            "rescue": [{"ansible.builtin.set_fact": {
-                "refused": "{{ refused | combine({%r: ansible_failed_result.msg}) }}" % name}}]})
-    tasks.append({"ansible.builtin.copy": {"content": "{{ refused | to_json }}", "dest": str(tmp_path / "refused.json")}})
-    settings = {"refused": {}, "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
-    return [{"hosts": "localhost", "gather_facts": False, "vars": settings, "tasks": tasks}]
-
-
 @pytest.fixture(scope="module")
-def refused(tmp_path_factory):
+def refused(tmp_path_factory, run_refusals):
     tmp_path = tmp_path_factory.mktemp("db_switchover")
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play(tmp_path)))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"))
-    run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c",
-                          "local", str(tmp_path / "play.yml")], cwd=PROJECT, env=env, capture_output=True, text=True,
-                         timeout=600, check=False)
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert "pw-secret-5" not in run.stdout
-    return tmp_path, json.loads((tmp_path / "refused.json").read_text())
+    out, messages = run_refusals(tmp_path, [
+        (name, {"name": "opsready.runbooks.db_switchover"},
+         dict(GOOD, db_switchover_evidence_dir=str(tmp_path / "evidence" / str(n)), **changed))
+        for n, (name, changed, dummy) in enumerate(ROWS)])
+    assert "pw-secret-5" not in out
+    return tmp_path, messages
 
 
 @pytest.mark.parametrize("n, name, message", [(n, row[0], row[2]) for n, row in enumerate(ROWS)], ids=[r[0] for r in ROWS])

@@ -1,16 +1,9 @@
 """The runbook role's steps (tasks_from begin, lock, notify, evidence, where, stop, leftovers) refuse bad input with a clear message and
 write nothing: one real ansible-playbook run on localhost (no lab), each row in a block of its own whose rescue keeps
 the refusal. Grow the table with every option."""
-import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
-import yaml
 
-PROJECT = pathlib.Path(__file__).resolve().parents[3]
 
 GOOD_EVIDENCE = {"runbook_kind": "myrunbook", "runbook_evidence": {"result": "done"}}
 WINDOW = {"override_variable": "myrunbook_override_reason"}
@@ -63,29 +56,14 @@ ROWS = [
 ]
 
 
-def play(tmp_path):
-    tasks = []
-    for n, (name, entry, variables, dummy) in enumerate(ROWS):
-        tasks.append({"name": name, "block": [{
-            "ansible.builtin.include_role": {"name": "opsready.runbooks.runbook", "tasks_from": entry},
-            "vars": dict(variables, runbook_evidence_dir=str(tmp_path / "evidence" / str(n)))}],
-            "rescue": [{"ansible.builtin.set_fact": {
-                "refused": "{{ refused | combine({%r: ansible_failed_result.msg}) }}" % name}}]})
-    tasks.append({"ansible.builtin.copy": {"content": "{{ refused | to_json }}", "dest": str(tmp_path / "refused.json")}})
-    settings = {"refused": {}, "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
-    return [{"hosts": "localhost", "gather_facts": False, "vars": settings, "tasks": tasks}]
-
-
 @pytest.fixture(scope="module")
-def refused(tmp_path_factory):
+def refused(tmp_path_factory, run_refusals):
     tmp_path = tmp_path_factory.mktemp("runbook_role")
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play(tmp_path)))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"))
-    run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c",
-                          "local", str(tmp_path / "play.yml")], cwd=PROJECT, env=env, capture_output=True, text=True,
-                         timeout=300, check=False)
-    assert run.returncode == 0, run.stdout[-3000:]
-    return tmp_path, json.loads((tmp_path / "refused.json").read_text())
+    out, messages = run_refusals(tmp_path, [
+        (name, {"name": "opsready.runbooks.runbook", "tasks_from": entry},
+         dict(variables, runbook_evidence_dir=str(tmp_path / "evidence" / str(n))))
+        for n, (name, entry, variables, dummy) in enumerate(ROWS)], timeout=300)
+    return tmp_path, messages
 
 
 @pytest.mark.parametrize("n, name, message", [(n, row[0], row[3]) for n, row in enumerate(ROWS)], ids=[r[0] for r in ROWS])
