@@ -2,7 +2,7 @@
 each refusal, and the settings refused before anything is reached."""
 import pytest
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
-from ansible_collections.opsready.runbooks.plugins.module_utils._failover import plan, settings
+from ansible_collections.opsready.runbooks.plugins.module_utils._failover import plan, rejoin_plan, settings
 
 
 def primary(name="db1", lsn="0/3000148"):
@@ -113,3 +113,27 @@ def test_bad_settings_are_refused_before_anything_is_reached(change, message):
     with pytest.raises(OpsreadyError) as refused:
         settings(dict(GOOD, **change))
     assert message in str(refused.value) and str(refused.value).endswith("Nothing was changed.")
+
+
+@pytest.mark.parametrize("results, member, todo, words", [
+    ([standby("db1", status=None, sender=None), primary("db2")], "db1", True, "db1 rejoins db2 (db1: standby not streaming"),
+    ([down("db1"), primary("db2")], "db1", True, "db1 rejoins db2 (db1: did not answer"),
+    ([standby("db1", sender="db2"), primary("db2")], "db1", False, "db1 streams from db2 already: nothing to do"),
+    ([standby("db1", sender="db9"), primary("db2")], "db1", True, "db1 rejoins db2"),   # streams, from another server
+    ([standby("db1", sender="db2"), primary("db2")], "db2", False, "db2 is the primary: nothing to rejoin"),
+])
+def test_whether_a_member_must_rejoin(results, member, todo, words):
+    result = rejoin_plan(results, member)
+    assert result["todo"] is todo and result["primary"] == "db2" and result["text"].startswith(words), result
+
+
+@pytest.mark.parametrize("results, member, message", [
+    ([down("db1"), down("db2")], "db1", "No member is primary. Now: db1: did not answer"),
+    ([primary("db1"), primary("db2")], "db1", "db1 and db2 are all primary (split brain)"),
+    ([down("db1"), primary("db2")], "db9", "'db9' is not one of the cluster's members (db1, db2)"),
+    ([down("db1"), primary("db2")], "db1\n", "is not one of the cluster's members"),
+])
+def test_rejoin_refusals_say_every_members_state(results, member, message):
+    with pytest.raises(OpsreadyError) as refused:
+        rejoin_plan(results, member)
+    assert message in str(refused.value) and "Nothing was changed" in str(refused.value)
