@@ -259,9 +259,9 @@ class FreezingProxy:
                     break
                 if not upstream and frozen.is_set():
                     continue
-                target.sendall(data)
                 if upstream and self.trigger in data:
-                    frozen.set()
+                    frozen.set()   # before the statement leaves: its answer can never pass first
+                target.sendall(data)
         except OSError:
             pass
 
