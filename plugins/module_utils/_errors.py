@@ -18,13 +18,19 @@ class OpsreadyError(Exception):
         self.result = result
 
 
-def finish(module, work):
+def finish(module, work, failing=None):
     """End an AnsibleModule with the result of work() (a dict with `changed` and `diff`): an OpsreadyError ends it
-    failed, with what was already done; the diff is returned only when asked for (--diff)."""
+    failed, with what was already done; the diff is returned only when asked for (--diff). Given `failing` (what the
+    module was doing, "promotion of db2"), any other error (a driver's: refused, auth, no answer) ends it failed too,
+    as that and the error on one line, with no traceback."""
     try:
         result = work()
     except OpsreadyError as e:
         module.fail_json(msg=str(e), **e.result)
+    except Exception as e:
+        if failing is None:
+            raise
+        module.fail_json(msg="%s: %s" % (failing, " ".join(str(e).split())))
     if not module._diff:
         result.pop("diff", None)
     module.exit_json(**result)

@@ -168,9 +168,11 @@ elapsed_s:
   type: float
 """
 
+from contextlib import closing
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _failover as failover
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, finish
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within, connect, connection_spec
 
 
@@ -189,23 +191,18 @@ def main():
         supports_check_mode=True,
     )
     seconds = module.params["connect_timeout"]
-    conn = None
-    try:
+
+    def work():
         if not 0 < seconds <= 300:
             raise OpsreadyError("connect_timeout must be more than 0 and at most 300 seconds, got %s" % seconds)
         failover.validate(module.params)
-        with answers_within(seconds):
-            conn = connect(module.params, connect_timeout=seconds, statement_timeout=seconds)
+        with answers_within(seconds), closing(connect(module.params, connect_timeout=seconds,
+                                                      statement_timeout=seconds)) as conn:
             from psycopg2.extensions import parse_dsn   # connect() said it when psycopg2 is missing
-            result = failover.detect(conn, module.params, parse_dsn)
-    except OpsreadyError as e:
-        module.fail_json(msg=str(e), **e.result)
-    except Exception as e:  # psycopg2's errors (refused, auth, no answer) say what is wrong
-        module.fail_json(msg="failover detection from %s: %s" % (module.params["login_host"], " ".join(str(e).split())))
-    finally:
-        if conn is not None:
-            conn.close()
-    module.exit_json(**result)
+            return failover.detect(conn, module.params, parse_dsn)
+
+    # psycopg2's errors (refused, auth, no answer) say what is wrong
+    finish(module, work, failing="failover detection from %s" % module.params["login_host"])
 
 
 if __name__ == "__main__":

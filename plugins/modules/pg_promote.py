@@ -128,9 +128,11 @@ timings:
   type: dict
 """
 
+from contextlib import closing
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _promote
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within, connect, connection_spec
 
 
@@ -148,22 +150,16 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    conn = None
-    try:
+
+    def work():
         _promote.validate(params)
         # each answer within the longest single wait; pg_promote waits in the server for up to promote_timeout
         wait = max(params["replay_timeout"], params["promote_timeout"]) + 10
-        with answers_within(wait):
-            conn = connect(params, connect_timeout=10, statement_timeout=wait)
-            result = _promote.promote(conn, params, module.check_mode)
-    except OpsreadyError as e:
-        module.fail_json(msg=str(e), **e.result)
-    except Exception as e:  # psycopg2's errors (refused, auth, no answer, no privilege) say what is wrong
-        module.fail_json(msg="promotion of %s: %s" % (params["login_host"], " ".join(str(e).split())))
-    finally:
-        if conn is not None:
-            conn.close()
-    module.exit_json(**result)
+        with answers_within(wait), closing(connect(params, connect_timeout=10, statement_timeout=wait)) as conn:
+            return _promote.promote(conn, params, module.check_mode)
+
+    # psycopg2's errors (refused, auth, no answer, no privilege) say what is wrong
+    finish(module, work, failing="promotion of %s" % params["login_host"])
 
 
 if __name__ == "__main__":

@@ -140,9 +140,11 @@ at:
   type: str
 """
 
+from contextlib import closing
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _replication as replication
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within, connect, connection_spec
 
 
@@ -152,19 +154,15 @@ def main():
     seconds = module.params["connect_timeout"]
     if not 0 < seconds <= 300:
         module.fail_json(msg="connect_timeout must be more than 0 and at most 300 seconds, got %s" % seconds)
-    conn = None
-    try:
-        with answers_within(seconds):
-            conn = connect(module.params, connect_timeout=seconds, statement_timeout=seconds)
+
+    def work():
+        with answers_within(seconds), closing(connect(module.params, connect_timeout=seconds,
+                                                      statement_timeout=seconds)) as conn:
             state = replication.read(conn)
-    except OpsreadyError as e:
-        module.fail_json(msg=str(e))
-    except Exception as e:  # psycopg2's errors (refused, auth, no answer) say what is wrong
-        module.fail_json(msg="replication state of %s: %s" % (module.params["login_host"], " ".join(str(e).split())))
-    finally:
-        if conn is not None:
-            conn.close()
-    module.exit_json(changed=False, msg=replication.summary(state), **state)
+        return dict(state, changed=False, msg=replication.summary(state))
+
+    # psycopg2's errors (refused, auth, no answer) say what is wrong
+    finish(module, work, failing="replication state of %s" % module.params["login_host"])
 
 
 if __name__ == "__main__":

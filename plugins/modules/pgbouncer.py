@@ -161,7 +161,7 @@ paused:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _pgbouncer
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import connect
 
 
@@ -180,15 +180,9 @@ def main():
         supports_check_mode=True,
     )
     params = dict(module.params, login_db="pgbouncer")
-    try:
-        result = _pgbouncer.apply(params, lambda seconds: connect(params, connect_timeout=seconds), module.check_mode)
-    except OpsreadyError as e:
-        module.fail_json(msg=str(e), **e.result)
-    except Exception as e:  # psycopg2's and the file's errors (refused, auth, no answer, no such file) say what is wrong
-        module.fail_json(msg="PgBouncer on %s: %s" % (params["login_host"], " ".join(str(e).split())))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    # psycopg2's and the file's errors (refused, auth, no answer, no such file) say what is wrong
+    finish(module, lambda: _pgbouncer.apply(params, lambda seconds: connect(params, connect_timeout=seconds),
+                                            module.check_mode), failing="PgBouncer on %s" % params["login_host"])
 
 
 if __name__ == "__main__":

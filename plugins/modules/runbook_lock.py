@@ -127,9 +127,11 @@ queries:
   elements: str
 """
 
+from contextlib import closing
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsready.runbooks.plugins.module_utils import _lock as lock
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import finish
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within, connect, connection_spec
 
 
@@ -149,23 +151,20 @@ def main():
         ),
         supports_check_mode=True,
     )
-    conn = None
-    try:
+
+    def work():
         lock.validate(module.params)
         # a statement waiting for a lock ends by lock_timeout (up to 60 s), not by statement_timeout before it
         statement_timeout = max(30, module.params["lock_timeout"] + 5)
-        conn = connect(module.params, connect_timeout=10, statement_timeout=statement_timeout, autocommit=False)
-        with answers_within(statement_timeout + 5):
+        # connected before answers_within: libpq's connect_timeout bounds each member of a multi-host login_host
+        with closing(connect(module.params, connect_timeout=10, statement_timeout=statement_timeout,
+                             autocommit=False)) as conn, answers_within(statement_timeout + 5):
             result = lock.apply(conn, module.params, module.check_mode)
             conn.commit()
-    except OpsreadyError as e:
-        module.fail_json(msg=str(e), **e.result)
-    except Exception as e:  # psycopg2's errors (refused, auth, lock timeout) say what is wrong
-        module.fail_json(msg="runbook lock %s: %s" % (module.params["name"], " ".join(str(e).split())))
-    finally:
-        if conn is not None:
-            conn.close()
-    module.exit_json(**result)
+        return result
+
+    # psycopg2's errors (refused, auth, lock timeout) say what is wrong
+    finish(module, work, failing="runbook lock %s" % module.params["name"])
 
 
 if __name__ == "__main__":
