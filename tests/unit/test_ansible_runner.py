@@ -77,6 +77,8 @@ opsready_evidence_dir={evidence}
 [app:vars]
 rollback_db={{"login_host": "127.0.0.1", "login_port": 9}}
 health_check_checks=[{{"name": "root disk", "disk": {{"path": "/"}}}}]
+opsready_pgbouncer={{"database": "app", "login_port": 9}}
+opsready_pg_replication={{"user": "replicator"}}
 """
 
 
@@ -202,3 +204,35 @@ def test_maintenance_on_without_a_reason_is_refused_and_names_the_variable(synce
     kept = evidence(artifacts, "maintenance_hold")["data"]
     assert (kept["state"], kept["result"], kept["maintenance"]) == ("on", "stopped", {})
     assert kept["stopped"].endswith("Maintenance now: app-local: absent.")
+
+
+
+@pytest.mark.parametrize("runbook, way_back", [
+    ("db_switchover", "Nothing was stopped and the clients were never paused."),
+    ("db_failover", "Nothing was changed: the standby was not promoted and the clients were not repointed."),
+])
+def test_db_switchover_and_failover_with_no_cluster_are_refused_before_any_member_is_reached(synced, tmp_path, runbook,
+                                                                                             way_back):
+    """The survey defaults in check mode, on an inventory with the platform's PgBouncer and replication settings but
+    no group db: the settings are refused first, and the evidence says where it stopped and that nothing changed."""
+    runner, artifacts = run_job(synced, tmp_path, "playbooks/%s.yml" % runbook,
+                                survey_defaults("playbooks/%s.yml" % runbook), job_type="check")
+    finished(runner, artifacts, "failed", 2)
+    refused = "%s_members must list at least two members by name (the group db), got []. Nothing was changed." % runbook
+    task, message = refusals(artifacts)[0]
+    assert task == "The settings make sense (refused before anything is reached or changed)" and message.endswith(refused)
+    kept = evidence(artifacts, runbook)
+    assert (kept["data"]["result"], kept["data"]["check_mode"], kept["data"]["plan"]) == ("stopped", True, None)
+    assert kept["data"]["stopped"] == {"failed_task": task, "error": refused, "now": "no member's state could be read",
+                                       "way_back": way_back}
+    assert [pathlib.Path(path).name.endswith("-check.json") for path in kept["files"]] == [True]
+
+
+def test_db_rejoin_with_its_default_members_on_an_inventory_without_them_is_refused(synced, tmp_path):
+    """The rejoin's members are the job's limit or the group db: none here, so nothing runs past the check."""
+    runner, artifacts = run_job(synced, tmp_path, "playbooks/db_rejoin.yml", survey_defaults("playbooks/db_rejoin.yml"))
+    finished(runner, artifacts, "failed", 2)
+    ((task, message),) = refusals(artifacts)
+    assert task == "The host pattern matches at least one host of the inventory: db_rejoin_hosts"
+    assert message.startswith("db_rejoin_hosts=db matches no host of the inventory")
+    assert set(runner.stats["processed"]) == {"localhost"}
