@@ -17,6 +17,7 @@ import collections
 import re
 import socket
 import struct
+import threading
 import time
 
 from ansible_collections.opsready.runbooks.plugins.module_utils import _replication as replication
@@ -24,6 +25,7 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._errors import O
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import servers
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+_ADDRESSES = {}   # (host, port): the address probe() found, for this process
 LIMITS = {"probes": (1, 100), "interval": (0.1, 60), "probe_timeout": (0.1, 30), "watch": (0, 7 * 24 * 3600)}
 KEPT_PROBES = 20   # a watch returns its last probes, not every one of a week
 HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?\Z")
@@ -58,16 +60,51 @@ def validate(params):
         raise OpsreadyError("; ".join(problems))
 
 
-def probe(host, port, timeout, clock=time.monotonic, connect=socket.create_connection):
-    """One probe of the postmaster at host:port: (answered, why not). Bounded by timeout as a whole (connect, send
-    and the one-byte answer), whatever the other side does."""
+def lookup(host, port, timeout, resolve=socket.getaddrinfo):
+    """(address, why not): host's first address for TCP, looked up within `timeout` s. The system's resolver has no
+    timeout of its own, and podman's DNS once hung 40 s on a just-killed container's name: a stalled lookup is an
+    unanswered probe, not a stalled detection."""
+    box = []
+
+    def work():
+        try:
+            box.append(resolve(host, port, 0, socket.SOCK_STREAM)[0][4][:2])
+        except (OSError, IndexError) as e:   # socket.gaierror is an OSError
+            box.append(e)
+
+    thread = threading.Thread(target=work, daemon=True)   # left behind when it stalls; the module ends soon after
+    thread.start()
+    thread.join(timeout)
+    if not box:
+        return None, "the name lookup of %s took more than %s s" % (host, timeout)
+    if isinstance(box[0], Exception):
+        return None, "the name lookup of %s failed: %s" % (host, getattr(box[0], "strerror", None) or box[0])
+    return box[0], None
+
+
+def probe(host, port, timeout, clock=time.monotonic, connect=socket.create_connection, resolve=socket.getaddrinfo,
+          known=None):
+    """One probe of the postmaster at host:port: (answered, why not). Bounded by timeout as a whole (the name lookup,
+    connect, send and the one-byte answer), whatever the other side does. The address found is kept in `known`
+    (this process's, by default) and used by later probes without a lookup: a watch probes the address it started
+    with."""
+    known = _ADDRESSES if known is None else known
     deadline = clock() + timeout
+    address = known.get((host, port))
+    if address is None:
+        address, why = lookup(host, port, timeout, resolve)
+        if address is None:
+            return False, why
+        known[(host, port)] = address
     try:
-        with connect((host, port), timeout=timeout) as conn:
+        left = deadline - clock()
+        if left <= 0:
+            raise socket.timeout()
+        with connect(address, timeout=left) as conn:
             conn.sendall(SSL_REQUEST)
             left = deadline - clock()
             if left <= 0:
-                return False, "no answer within %s s" % timeout
+                raise socket.timeout()
             conn.settimeout(left)
             answer = conn.recv(1)
     except socket.timeout:

@@ -44,8 +44,9 @@ attributes:
     platforms: posix
 notes:
   - The connection options are the standby's (as postgres over its socket, or a role with C(pg_monitor)).
-  - Names are resolved by the system at each probe; give the members fixed addresses (C(/etc/hosts)) so that a
-    resolver stalling while a host is down does not hold a probe.
+  - The primary's name is looked up once, at the first probe, within O(probe_timeout) (a lookup that stalls or
+    fails is an unanswered probe), and later probes use the address found. Fixed addresses for the members
+    (C(/etc/hosts)) still help - a resolver that stalls while a host is down fails each probe until it answers.
 options:
   primary:
     description:

@@ -99,6 +99,35 @@ def test_a_probe_fails_as_real_servers_fail_and_within_its_timeout(silent_server
     assert not answered and error
 
 
+def test_a_name_lookup_that_stalls_or_fails_is_an_unanswered_probe_within_its_timeout(pg_server):
+    """The system's resolver has no timeout (podman's DNS hung 40 s on a just-killed container's name): a resolver
+    that hangs, one that fails as getaddrinfo fails, then a real lookup whose address later probes reuse."""
+    import socket
+
+    def hangs(*args):
+        time.sleep(5)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", pg_server["login_port"]))]
+
+    def fails(*args):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    start = time.monotonic()
+    answered, error = failover.probe("db1", 5432, 0.5, resolve=hangs, known={})
+    assert (answered, error) == (False, "the name lookup of db1 took more than 0.5 s")
+    assert time.monotonic() - start < 1.5
+    assert failover.probe("db1", 5432, 0.5, resolve=fails, known={}) == (
+        False, "the name lookup of db1 failed: Name or service not known")
+    known, calls = {}, []
+
+    def counted(*args):
+        calls.append(args)
+        return socket.getaddrinfo(*args)
+
+    for dummy in range(3):
+        assert failover.probe("127.0.0.1", pg_server["login_port"], 2, resolve=counted, known=known) == (True, None)
+    assert len(calls) == 1 and known[("127.0.0.1", pg_server["login_port"])][1] == pg_server["login_port"]
+
+
 def standby_state(status="streaming", age=0.5, receiver=True, end="0/3000100", received="0/3000000"):
     wal = {"status": status, "sender_host": "db1", "sender_port": 5432, "seconds_since_message": age,
            "primary_end_lsn": end} if receiver else None
