@@ -206,7 +206,6 @@ def test_maintenance_on_without_a_reason_is_refused_and_names_the_variable(synce
     assert kept["stopped"].endswith("Maintenance now: app-local: absent.")
 
 
-
 @pytest.mark.parametrize("runbook, way_back", [
     ("db_switchover", "Nothing was stopped and the clients were never paused."),
     ("db_failover", "Nothing was changed: the standby was not promoted and the clients were not repointed."),
