@@ -58,6 +58,25 @@ _value:
       description: The members that did not answer.
       type: list
       elements: str
+    synchronous:
+      description: Whether every commit the primary acknowledged is on the target, from the primary's settings when
+        it answered, else the target's own copy of them; null when the target is primary already.
+      type: dict
+      contains:
+        configured:
+          description: The target's own C(synchronous_standby_names) is set - promoted, it would wait for a standby
+            of its own, so the promotion suspends it until one rejoins.
+          type: bool
+        rpo0:
+          description: The primary's C(synchronous_standby_names) is set, its C(synchronous_commit) at least
+            V(remote_write), and the target is the cluster's only standby - nothing acknowledged can be lost.
+          type: bool
+        source:
+          description: The member whose settings were read.
+          type: str
+        why:
+          description: The decision in words.
+          type: str
     members:
       description: Every member's state in words.
       type: str

@@ -61,6 +61,14 @@ _value:
       description: Every member's state in words.
       type: str
       sample: "db1: primary at 0/3000148, db2: standby streaming from db1"
+    target_slot:
+      description: The slot the target streams through on the primary (dropped there once it has switched).
+      type: str
+    synchronous:
+      description: The target's own C(synchronous_standby_names) is set (the members share a synchronous setting) -
+        the promotion suspends it, so the clients' commits do not wait for the old primary, and it comes back once
+        the old primary streams from the target.
+      type: bool
     text:
       description: The plan in words, for the timeline.
       type: str

@@ -222,6 +222,39 @@ def detect(conn, params, parse_dsn, clock=time.monotonic, sleep=time.sleep, prob
             "elapsed_s": round(now - start, 3)}
 
 
+DURABLE_COMMIT = ("on", "remote_write", "remote_apply")
+
+
+def synchronous(answered, down, target, primary):
+    """Whether every commit the primary acknowledged is on the target (RPO 0), from the members' settings as read:
+    {configured, rpo0, source, why}. `configured`: the target's own synchronous_standby_names is set - once promoted
+    it would wait for a standby of its own, so the promotion suspends it until one rejoins. `rpo0`: the primary's
+    synchronous_standby_names is set and its synchronous_commit at least remote_write, so it acknowledged no commit
+    before a synchronous standby had it (with that standby gone its commits waited), and the target is the cluster's
+    only standby, so it was that standby. The primary's own settings when it answered, else the target's copy (the
+    platform keeps them alike on every member). Not seen from here: a session or role that set synchronous_commit to
+    local or off for its own commits."""
+    names = answered[target].get("synchronous_standby_names") or ""
+    source = primary or target
+    said, commit = (answered[source].get("synchronous_standby_names") or "").strip(), answered[source].get("synchronous_commit")
+    found = {"configured": bool(names.strip()), "rpo0": False, "source": source}
+    whose = "%s's%s" % (source, "" if primary else " own (the primary did not answer; the members share the setting)")
+    members = len(set(answered) | set(down))
+    if not said:
+        found["why"] = ("asynchronous: %s synchronous_standby_names is empty, so what the primary wrote last may "
+                        "not have reached %s" % (whose, target))
+    elif commit not in DURABLE_COMMIT:
+        found["why"] = ("synchronous_standby_names is %r but synchronous_commit is %s (%s): commits were acknowledged "
+                        "before a standby had them" % (said, commit, whose))
+    elif members != 2:
+        found["why"] = ("synchronous (%r, %s), but with %d members which standby the primary waited for is not "
+                        "known here" % (said, whose, members))
+    else:
+        found.update(rpo0=True, why="RPO 0: synchronous_standby_names %r and synchronous_commit %s (%s): the primary "
+                     "acknowledged no commit before %s, its only standby, had it" % (said, commit, whose, target))
+    return found
+
+
 def plan(results, standby=""):
     """The failover's target from what pg_replication_info read on each member (the registered loop): {promoted,
     target, primary, down, members, text}. Refuses (OpsreadyError, step=True) a standby that is not a member or did
@@ -241,7 +274,8 @@ def plan(results, standby=""):
                             "write to before anything else." % (" and ".join(primaries), now), step=True)
     if standby in primaries:
         return {"promoted": True, "target": standby, "primary": standby, "primary_lsn": None, "down": sorted(down),
-                "members": now, "text": "%s is primary already: the clients and the fence are seen to (%s)" % (standby, now)}
+                "members": now, "synchronous": None,
+                "text": "%s is primary already: the clients and the fence are seen to (%s)" % (standby, now)}
     if standby in down:
         raise OpsreadyError("The standby to promote, %s, did not answer. Now: %s. Nothing was changed." % (standby, now),
                             step=True)
@@ -259,9 +293,11 @@ def plan(results, standby=""):
                             "Now: %s. Nothing was changed." % (", ".join(standbys), now), step=True)
     target = standby or standbys[0]
     primary = primaries[0] if primaries else None
+    sync = synchronous(answered, down, target, primary)
     return {"promoted": False, "target": target, "primary": primary, "down": sorted(down),
-            "primary_lsn": answered[primary]["lsn"]["current"] if primary else None,
-            "members": now, "text": "%s would be promoted if its primary is lost (%s)" % (target, now)}
+            "primary_lsn": answered[primary]["lsn"]["current"] if primary else None, "members": now,
+            "synchronous": sync, "text": "%s would be promoted if its primary is lost (%s; %s)" % (
+                target, now, sync["why"])}
 
 
 def settings(values):

@@ -38,6 +38,11 @@ def validate(params):
                                 ord(c) < 32 or ord(c) == 127 for c in reason) else ""))
     if reason is not None and not params.get("accept_data_loss"):
         raise OpsreadyError("data_loss_reason applies with accept_data_loss=true only")
+    names = params.get("synchronous_standby_names")
+    if names is not None and (not isinstance(names, str) or len(names) > 1000
+                              or any(ord(c) < 32 or ord(c) == 127 for c in names)):
+        raise OpsreadyError("synchronous_standby_names: give one line of at most 1000 characters, or an empty one "
+                            "for none, got %r" % (names,))
 
 
 def guard(state, min_lsn=None, max_lag_bytes=0, accept_data_loss=False):
@@ -79,7 +84,8 @@ def promote(conn, params, check_mode, clock=time.monotonic, sleep=time.sleep):
     started = clock()
     before = replication.read(conn)
     result = {"changed": False, "before": before, "after": before, "guard": None, "timings": {},
-              "lsn_at_promotion": None, "accepted_data_loss": None, "replay_resumed": False, "promote_asked": False}
+              "lsn_at_promotion": None, "accepted_data_loss": None, "replay_resumed": False, "promote_asked": False,
+              "synchronous_standby_names": None}
     if before["role"] == "primary":
         result["msg"] = "already primary (%s): nothing to do" % replication.summary(before)
         return result
@@ -116,6 +122,28 @@ def promote(conn, params, check_mode, clock=time.monotonic, sleep=time.sleep):
             " (its paused replay was resumed)" if result["replay_resumed"] else "", " ".join(str(e).split())), **result)
 
 
+def _synchronous(cur, params, result, sleep, clock):
+    """The new primary's synchronous_standby_names, before its first write: the standbys it had named as a standby
+    (a file every member shares) are not there yet, and its commits would wait for them."""
+    names = params["synchronous_standby_names"]
+
+    def current():
+        cur.execute("SELECT current_setting('synchronous_standby_names')")
+        return cur.fetchone()[0]
+    was = current()
+    result["synchronous_standby_names"] = {"before": was, "after": names}
+    if was == names:
+        return
+    cur.execute("ALTER SYSTEM SET synchronous_standby_names = %s", (names,))
+    cur.execute("SELECT pg_reload_conf()")
+    try:   # this session reads the file again between two statements, once the reload reaches it
+        _wait(lambda: current() == names, params["promote_timeout"], "synchronous_standby_names did not become %r"
+              % names, sleep, clock)
+    except OpsreadyError as e:
+        raise OpsreadyError("promoted, but %s: its commits may wait for a standby (ALTER SYSTEM was done; SELECT "
+                            "pg_reload_conf() again)" % e, **result)
+
+
 def _promote(conn, params, result, decision, started, clock, sleep):
     def step(name, started_at):
         result["timings"][name] = round(clock() - started_at, 3)
@@ -144,6 +172,10 @@ def _promote(conn, params, result, decision, started, clock, sleep):
             raise OpsreadyError("pg_promote did not finish within %s s: the server may still become a primary; read "
                                 "its state before anything else" % params["promote_timeout"], **result)
         step("promote", t)
+        if params.get("synchronous_standby_names") is not None:
+            t = clock()
+            _synchronous(cur, params, result, sleep, clock)
+            step("synchronous", t)
         t = clock()
 
         def writable():
@@ -166,4 +198,18 @@ def _promote(conn, params, result, decision, started, clock, sleep):
     result["msg"] = "promoted at %s: %s (%.3f s)%s" % (
         result["lsn_at_promotion"], replication.summary(result["after"]), result["timings"]["total"],
         "; accepted: " + "; ".join(decision["findings"]) if decision["over_budget"] else "")
+    waits = waiting(result["after"])
+    if waits:
+        result["warnings"] = [waits]
     return result
+
+
+def waiting(state):
+    """Why a primary's commits wait (its synchronous_standby_names set, no synchronous standby streaming), or None.
+    The write that proves a promotion (a transaction id, no WAL of its own) does not wait: a client's INSERT does."""
+    names = (state.get("synchronous_standby_names") or "").strip()
+    if state["role"] != "primary" or not names or any(
+            s.get("sync_state") in ("sync", "quorum") for s in state.get("standbys") or ()):
+        return None
+    return ("the new primary's synchronous_standby_names is %r and no synchronous standby streams from it: its "
+            "clients' commits wait until one does (give synchronous_standby_names: '' to promote without it)" % names)

@@ -15,7 +15,7 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._errors import O
 # the server, whatever its role
 SERVER = """SELECT pg_is_in_recovery(), current_setting('server_version_num')::int,
   to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), current_setting('synchronous_standby_names'),
-  (SELECT timeline_id FROM pg_control_checkpoint())"""
+  (SELECT timeline_id FROM pg_control_checkpoint()), current_setting('synchronous_commit')"""
 # a primary: where its WAL ends (its timeline is the WAL file's), and each standby as the primary sees it. The LSN
 # columns of pg_stat_replication are NULL for a role without pg_read_all_stats (pg_monitor has it).
 PRIMARY = """SELECT pg_current_wal_lsn()::text,
@@ -60,9 +60,10 @@ def _seconds(value):
 def shape(server, primary=None, standbys=(), standby=None, receiver=None, slots=()):
     """The state from the rows of the queries above (server, then PRIMARY and STANDBYS for a primary, STANDBY and
     RECEIVER for a standby, SLOTS for both)."""
-    in_recovery, version, at, sync_names, checkpoint_timeline = server
+    in_recovery, version, at, sync_names, checkpoint_timeline, sync_commit = server
     state = {"role": "standby" if in_recovery else "primary", "server_version_num": version, "at": at,
-             "synchronous_standby_names": sync_names or "", "timeline": checkpoint_timeline,
+             "synchronous_standby_names": sync_names or "", "synchronous_commit": sync_commit,
+             "timeline": checkpoint_timeline,
              "lsn": {"current": None, "received": None, "replayed": None},
              "standbys": [], "wal_receiver": None, "lag": None, "replay_paused": False,
              "slots": [dict(zip(("name", "type", "active", "restart_lsn", "wal_status", "retained_bytes"), row))

@@ -108,7 +108,9 @@ def plan(results, to="", max_lag_bytes=16 * 1024 * 1024):
                             "PgBouncer while it catches up. Run again when it has. Now: %s. Nothing was changed."
                             % (target, lag, primary, max_lag_bytes, now), step=True)
     return {"todo": True, "primary": primary, "target": target, "members": now,
-            "target_slot": receiver.get("slot") or "", "text": "%s -> %s (%s)" % (primary, target, now)}
+            "target_slot": receiver.get("slot") or "",
+            "synchronous": bool((state.get("synchronous_standby_names") or "").strip()),
+            "text": "%s -> %s (%s)" % (primary, target, now)}
 
 
 def recovery(plan, paused, fenced, target, promote_asked=False):

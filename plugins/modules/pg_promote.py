@@ -66,6 +66,15 @@ options:
     description: Seconds to wait for the promotion, and then for the first write (1 to 3600).
     type: float
     default: 60
+  synchronous_standby_names:
+    description:
+      - The new primary's C(synchronous_standby_names), set (C(ALTER SYSTEM), reload) right after the promotion and
+        before its first write; unset leaves it as it is.
+      - Give an empty string when the members share a synchronous setting (V(*) or the members' names) - promoted, the
+        server would wait for a synchronous standby of its own, and with its old primary gone its commits (the
+        first write included) would wait until one rejoins. C(ALTER SYSTEM RESET synchronous_standby_names) and a
+        reload bring the shared setting back once a standby streams (playbooks/db_rejoin.yml does).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -122,8 +131,20 @@ replay_resumed:
   description: Whether a paused replay was resumed (a change, even when the promotion then did not happen).
   returned: always
   type: bool
+synchronous_standby_names:
+  description: With O(synchronous_standby_names) - C(before) and C(after) the promotion; null without it.
+  returned: always
+  type: dict
+  sample: {"before": "*", "after": ""}
+warnings:
+  description: Said when the new primary's clients would wait - its C(synchronous_standby_names) set and no
+    synchronous standby streaming from it.
+  returned: when it applies
+  type: list
+  elements: str
 timings:
-  description: Seconds each step took - C(wait_replay), C(promote), C(writable) and C(total).
+  description: Seconds each step took - C(wait_replay), C(promote), C(synchronous) (with
+    O(synchronous_standby_names)), C(writable) and C(total).
   returned: always
   type: dict
 """
@@ -146,6 +167,7 @@ def main():
             data_loss_reason={"type": "str"},
             replay_timeout={"type": "float", "default": 60},
             promote_timeout={"type": "float", "default": 60},
+            synchronous_standby_names={"type": "str"},
         ),
         supports_check_mode=True,
     )

@@ -118,6 +118,11 @@ synchronous_standby_names:
   description: The server's C(synchronous_standby_names) (empty - asynchronous replication).
   returned: always
   type: str
+synchronous_commit:
+  description: The server's C(synchronous_commit) as this session sees it (V(on), V(remote_apply) and
+    V(remote_write) wait for a synchronous standby; V(local) and V(off) do not).
+  returned: always
+  type: str
 server_version_num:
   description: The server's version number (150010).
   returned: always

@@ -1,8 +1,9 @@
 """playbooks/db_switchover.yml on the lab: converge switched db1 -> db2. The other runbooks work against the swapped
 roles, check mode and the lag guard change nothing, and the switchover back to db1 runs under a writer: every commit a
-client saw acknowledged is on the new primary, and no client got an error. Last, playbooks/db_failover.yml: db1 killed
-under the writer while the failover watches, db2 promoted and the app healthy on it; db1 comes back fenced (a
-standby), playbooks/db_rejoin.yml rewinds it, and a switchover puts the lab back as it was."""
+client saw acknowledged is on the new primary, and no client got an error. Last, with synchronous replication on,
+playbooks/db_failover.yml: db1 killed under the writer while the failover watches, db2 promoted with nothing
+acknowledged lost and the app healthy on it; db1 comes back fenced (a standby), playbooks/db_rejoin.yml rewinds it,
+and a switchover puts the lab back as it was (synchronous again, then asynchronous as the lab runs)."""
 import json
 import re
 import subprocess
@@ -37,6 +38,26 @@ def pgbouncer_targets(lab):
             check=True)
         targets[name] = (state["after"]["target"]["host"], state["after"]["paused"])
     return targets
+
+
+SYNCHRONOUS = "/etc/postgresql/15/main/conf.d/synchronous.conf"
+
+
+def synchronous(hosts, on):
+    """A synchronous setting the members share, in a file of their own configuration (as a platform sets it), and
+    none left by ALTER SYSTEM (a suspension an earlier run of this test left, stopped before the rejoin)."""
+    for name in ("db1", "db2"):
+        if on:
+            hosts[name].check_output("echo \"synchronous_standby_names = '*'\" > %s" % SYNCHRONOUS)
+        else:
+            hosts[name].run("rm -f %s" % SYNCHRONOUS)
+        if hosts[name].run("systemctl is-active postgresql@15-main").stdout.strip() == "active":
+            psql(hosts[name], "ALTER SYSTEM RESET synchronous_standby_names", db="postgres")
+            psql(hosts[name], "SELECT pg_reload_conf()", db="postgres")
+
+
+def sync_states(hosts, primary):
+    return psql(hosts[primary], "SELECT string_agg(sync_state, ',') FROM pg_stat_replication", db="postgres")
 
 
 def streaming_from(hosts, primary, standby):
@@ -179,9 +200,22 @@ def podman(*args):
 
 
 def test_db1_killed_under_writes_the_watching_failover_promotes_db2_and_db1_comes_back_fenced(tmp_path, lab, hosts):
-    """The failover watches from db2; db1 is killed (no reset sent: db2's WAL receiver notices by its timeout). db2 is
-    promoted, PgBouncer repointed, the app healthy through lb1; db1 restarted starts as a standby (the fence guard);
-    db_rejoin.yml rewinds it (pg_rewind) to stream from db2; a switchover makes db1 primary again."""
+    """Synchronous replication on (both members: synchronous_standby_names '*'). The failover watches from db2; db1 is
+    killed (no reset sent: db2's WAL receiver notices by its timeout). The guard knows no acknowledged commit can be
+    lost (RPO 0); db2 is promoted with its own synchronous setting suspended (its commits would wait for a standby),
+    PgBouncer repointed, the app healthy through lb1, every acknowledged commit on db2. db1 restarted starts as a
+    standby (the fence guard); db_rejoin.yml rewinds it (pg_rewind) to stream from db2 and brings synchronous
+    replication back; a switchover makes db1 primary again, synchronous with db2."""
+    synchronous(hosts, True)
+    try:
+        assert wait_for(lambda: sync_states(hosts, "db1") == "sync", timeout=20), sync_states(hosts, "db1")
+        killed_and_back(tmp_path, lab, hosts)
+    finally:
+        synchronous(hosts, False)
+    assert psql(hosts["db1"], "SHOW synchronous_standby_names", db="postgres") == ""
+
+
+def killed_and_back(tmp_path, lab, hosts):
     writer = Writer(lab, "failover-" + uuid.uuid4().hex[:8])
     command = ["ansible-playbook", str(PROJECT / "playbooks/db_failover.yml"), "-e", "db_failover_watch=120",
                "-e", "db_failover_evidence_dir=%s" % tmp_path]
@@ -205,7 +239,11 @@ def test_db1_killed_under_writes_the_watching_failover_promotes_db2_and_db1_come
     assert killed is not None and proc.returncode == 0, text[-3000:]
     evidence = json.loads(sorted(tmp_path.glob("db_failover-*.json"))[-1].read_text())
     assert evidence["result"] == "done" and evidence["detection"]["lost"], evidence
+    assert evidence["plan"]["synchronous"]["rpo0"] is True, evidence["plan"]
+    assert evidence["plan"]["synchronous"]["why"].startswith("RPO 0: synchronous_standby_names '*' and "
+                                                             "synchronous_commit on (db1's)")   # read while it lived
     assert evidence["promotion"]["guard"]["over_budget"] is False
+    assert evidence["promotion"]["synchronous_standby_names"] == {"before": "*", "after": ""}
     assert [step["step"] for step in evidence["timeline"]] == [
         "start", "change window", "plan", "preview", "detect", "promote", "repoint", "fence", "verify"]
     assert evidence["timeline"][-2]["detail"].startswith("db1 not reached: its fence guard starts it as a standby")
@@ -220,7 +258,7 @@ def test_db1_killed_under_writes_the_watching_failover_promotes_db2_and_db1_come
               len(names), writer.longest_gap(), len(lost), evidence["promotion"]["guard"]["loss_bytes"],
               len(writer.errors), [(step["step"], step["at"][11:23]) for step in evidence["timeline"]]))
     assert after, "no write was acknowledged after the kill"
-    assert len(lost) * 200 <= len(names), lost   # asynchronous: what db1 wrote last may be lost; said above
+    assert lost == []   # synchronous: db1 acknowledged nothing db2 did not have
 
     # db1 comes back: the fence guard starts it as a standby, never a second primary
     assert podman("start", "db1").returncode == 0
@@ -235,11 +273,15 @@ def test_db1_killed_under_writes_the_watching_failover_promotes_db2_and_db1_come
     assert ("db1 streams from db2 (method: pg_rewind" in said(rejoin)
             or "db1 streams from db2 already: nothing to do" in said(rejoin)), said(rejoin)[-2000:]
     assert streaming_from(hosts, "db2", "db1")
+    assert psql(hosts["db2"], "SHOW synchronous_standby_names", db="postgres") == "*"   # back from the files
+    assert sync_states(hosts, "db2") == "sync"
     again = ansible_playbook("playbooks/db_rejoin.yml", "-e", "db_rejoin_hosts=db1")
     assert again.returncode == 0 and set(recap_changed(again.stdout).values()) == {0}, said(again)[-2000:]
 
-    back, dummy = switchover(tmp_path, "-e", "db_switchover_to=db1")
+    back, switched = switchover(tmp_path, "-e", "db_switchover_to=db1")
     assert back.returncode == 0, said(back)[-3000:]
     assert roles(hosts) == {"db1": "f", "db2": "t"} and streaming_from(hosts, "db1", "db2")
     assert pgbouncer_targets(lab) == {name: ("db1", False) for name in APP_HOSTS}
+    assert switched["promotion"]["synchronous_standby_names"] == {"before": "*", "after": ""}
+    assert sync_states(hosts, "db1") == "sync" and psql(hosts["db1"], "SHOW synchronous_standby_names", db="postgres") == "*"
     psql(hosts["db1"], "DELETE FROM items WHERE name LIKE '%s-%%'" % writer.marker)

@@ -5,16 +5,17 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._errors import O
 from ansible_collections.opsready.runbooks.plugins.module_utils._failover import plan, rejoin_plan, settings
 
 
-def primary(name="db1", lsn="0/3000148"):
+def primary(name="db1", lsn="0/3000148", names="", commit="on"):
     return {"item": name, "role": "primary", "timeline": 1, "lsn": {"current": lsn, "received": None, "replayed": None},
-            "standbys": [], "wal_receiver": None, "replay_paused": False, "msg": "primary"}
+            "standbys": [], "wal_receiver": None, "replay_paused": False, "msg": "primary",
+            "synchronous_standby_names": names, "synchronous_commit": commit}
 
 
-def standby(name="db2", status="streaming", sender="db1"):
+def standby(name="db2", status="streaming", sender="db1", names="", commit="on"):
     return {"item": name, "role": "standby", "timeline": 1,
             "lsn": {"current": None, "received": "0/3000148", "replayed": "0/3000148"}, "standbys": [],
             "wal_receiver": {"status": status, "sender_host": sender} if status else None,
-            "replay_paused": False, "msg": "standby"}
+            "replay_paused": False, "msg": "standby", "synchronous_standby_names": names, "synchronous_commit": commit}
 
 
 def down(name, msg="Failed to create temporary directory: container db1 is not running"):
@@ -36,6 +37,34 @@ def test_a_live_primary_is_not_refused_the_detection_decides():
 
 def test_the_standby_named_of_two():
     assert plan([down("db1"), standby("db2"), standby("db3")], "db3")["target"] == "db3"
+
+
+@pytest.mark.parametrize("results, standby_named, configured, rpo0, words", [
+    ([down("db1"), standby(status=None)], "", False, False,
+     "asynchronous: db2's own (the primary did not answer; the members share the setting) synchronous_standby_names "
+     "is empty, so what the primary wrote last may not have reached db2"),
+    ([primary(), standby()], "", False, False, "asynchronous: db1's synchronous_standby_names is empty"),
+    # the primary's own settings win over the target's copy when it answers
+    ([primary(names="*"), standby()], "", False, True,
+     "RPO 0: synchronous_standby_names '*' and synchronous_commit on (db1's): the primary acknowledged no commit "
+     "before db2, its only standby, had it"),
+    ([primary(), standby(names="*")], "", True, False, "asynchronous: db1's synchronous_standby_names is empty"),
+    ([down("db1"), standby(status=None, names="FIRST 1 (db1, db2)", commit="remote_apply")], "", True, True,
+     "RPO 0: synchronous_standby_names 'FIRST 1 (db1, db2)' and synchronous_commit remote_apply (db2's own"),
+    ([down("db1"), standby(status=None, names="*", commit="remote_write")], "", True, True, "RPO 0"),
+    ([down("db1"), standby(status=None, names="*", commit="local")], "", True, False,
+     "synchronous_standby_names is '*' but synchronous_commit is local (db2's own"),
+    ([down("db1"), standby(status=None, names="  ", commit="on")], "", False, False, "asynchronous"),
+    ([down("db1"), standby(status=None, names="*"), standby("db3", names="*")], "db2", True, False,
+     "synchronous ('*', db2's own (the primary did not answer; the members share the setting)), but with 3 members "
+     "which standby the primary waited for is not known here"),
+])
+def test_the_guard_knows_a_synchronous_standby_from_the_settings(results, standby_named, configured, rpo0, words):
+    """RPO 0 only when the primary's settings (or the target's copy, the primary gone) make every acknowledged
+    commit wait for a synchronous standby, and the target is the only standby there is."""
+    found = plan(results, standby_named)["synchronous"]
+    assert (found["configured"], found["rpo0"]) == (configured, rpo0) and found["why"].startswith(words), found
+    assert found["why"] in plan(results, standby_named)["text"]
 
 
 @pytest.mark.parametrize("results, standby_named, words", [

@@ -25,9 +25,15 @@ def down(name, msg="Failed to connect to the host via ssh: connect to host db2 p
 
 def test_the_standby_streaming_from_the_primary_takes_over():
     result = plan([primary(), standby()])
-    assert result == {"todo": True, "primary": "db1", "target": "db2", "target_slot": "db2",
+    assert result == {"todo": True, "primary": "db1", "target": "db2", "target_slot": "db2", "synchronous": False,
                       "members": "db1: primary at 0/3000148, db2: standby streaming from db1",
                       "text": "db1 -> db2 (db1: primary at 0/3000148, db2: standby streaming from db1)"}
+
+
+@pytest.mark.parametrize("names, synchronous", [("*", True), ("FIRST 1 (db1, db2)", True), ("", False), ("  ", False)])
+def test_a_target_with_a_synchronous_setting_of_its_own_is_said(names, synchronous):
+    """Promoted, it would wait for a standby of its own: the switchover suspends it until the old primary streams."""
+    assert plan([primary(), dict(standby(), synchronous_standby_names=names)])["synchronous"] is synchronous
 
 
 def test_the_target_named_of_two_standbys():

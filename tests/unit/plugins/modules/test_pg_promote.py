@@ -66,6 +66,52 @@ def test_a_clean_switchover_promotes_with_nothing_lost_and_takes_writes(pg_fresh
     assert rc == 0 and again["changed"] is False and again["msg"].startswith("already primary (primary on timeline 2")
 
 
+def synchronous_everywhere(pair):
+    """synchronous_standby_names '*' on both, as a platform sets it in a file the members share; the primary stopped
+    cleanly once the standby has all it wrote."""
+    for server in (pair["primary"], pair["standby"]):
+        sql(server, "ALTER SYSTEM SET synchronous_standby_names = '*'")
+        sql(server, "SELECT pg_reload_conf()")
+    sql(pair["primary"], "CREATE TABLE orders (n int); INSERT INTO orders VALUES (1)")   # waits for the standby
+    last = caught_up(pair)
+    pair["primary"]["proc"].terminate()
+    pair["primary"]["proc"].wait(30)
+    return last
+
+
+def test_a_synchronous_standby_promoted_stops_waiting_for_a_standby_of_its_own(pg_fresh_pair, run_main):
+    pair = pg_fresh_pair
+    last = synchronous_everywhere(pair)
+    rc, result = run_main(pg_promote.main, args(pair["standby"], min_lsn=last, synchronous_standby_names=""))
+    assert rc == 0 and result["after"]["role"] == "primary", result["msg"]
+    assert result["synchronous_standby_names"] == {"before": "*", "after": ""}
+    assert set(result["timings"]) == {"wait_replay", "promote", "synchronous", "writable", "total"}
+    sql(pair["standby"], "INSERT INTO orders VALUES (2)")   # would wait for a standby that is not there
+    assert sql(pair["standby"], "SHOW synchronous_standby_names") == [("",)]
+
+
+def test_without_it_the_promoted_standby_makes_clients_commits_wait_and_says_so(pg_fresh_pair, run_main):
+    """What the option is for: with the shared '*' the new primary waits for a standby of its own on every client
+    commit (its own proof of a write does not: no WAL of its own). The result warns; a client's INSERT really waits,
+    until the setting is emptied."""
+    import threading
+    pair = pg_fresh_pair
+    last = synchronous_everywhere(pair)
+    rc, result = run_main(pg_promote.main, args(pair["standby"], min_lsn=last))
+    assert rc == 0 and result["synchronous_standby_names"] is None, result["msg"]
+    assert ("the new primary's synchronous_standby_names is '*' and no synchronous standby streams from it: its "
+            "clients' commits wait until one does (give synchronous_standby_names: '' to promote without it)"
+            in str(result["warnings"]))   # shown as an Ansible warning
+    insert = threading.Thread(target=sql, args=(pair["standby"], "INSERT INTO orders VALUES (2)"), daemon=True)
+    insert.start()
+    insert.join(2)
+    assert insert.is_alive()   # the commit waits for a synchronous standby
+    sql(pair["standby"], "ALTER SYSTEM SET synchronous_standby_names = ''")
+    sql(pair["standby"], "SELECT pg_reload_conf()")
+    insert.join(10)
+    assert not insert.is_alive() and sql(pair["standby"], "SELECT count(*) FROM orders") == [(2,)]
+
+
 def test_check_mode_says_it_would_promote_and_changes_nothing(pg_pair_for_reads, run_main):
     rc, result = run_main(pg_promote.main, args(pg_pair_for_reads["standby"], _ansible_check_mode=True))
     assert rc == 0 and result["msg"].startswith("would promote the standby (standby on timeline 1")
@@ -171,6 +217,9 @@ def test_a_server_that_never_answers_is_a_bounded_failure(run_main, silent_serve
     ({"min_lsn": "0/3000148\n"}, "is not a PostgreSQL LSN"),
     ({"max_lag_bytes": "lots"}, "argument 'max_lag_bytes' is of type str and we were unable to convert to int"),
     ({"login_port": 1}, "promotion of 127.0.0.1: "),
+    ({"synchronous_standby_names": "db1\nALTER"}, "synchronous_standby_names: give one line of at most 1000 "
+     "characters, or an empty one for none, got 'db1\\nALTER'"),
+    ({"synchronous_standby_names": "x" * 1001}, "synchronous_standby_names: give one line"),
 ])
 def test_bad_input_is_refused_before_anything_is_read(run_main, extra, message):
     rc, result = run_main(pg_promote.main, dict({"login_host": "127.0.0.1", "login_port": 1,
@@ -180,13 +229,13 @@ def test_bad_input_is_refused_before_anything_is_read(run_main, extra, message):
 
 
 def test_the_table_is_as_long_as_we_say():
-    assert len(test_bad_input_is_refused_before_anything_is_read.pytestmark[0].args[1]) == 16
+    assert len(test_bad_input_is_refused_before_anything_is_read.pytestmark[0].args[1]) == 18
 
 
 # ------------------------------------------------------------------------------------------------- the guard alone
 def standby(received="0/5000000", replayed="0/5000000", seconds=0.0):
     behind = max(0, replication.lsn_bytes(received) - replication.lsn_bytes(replayed)) if received else 0
-    return replication.shape((True, 150010, "2026-11-27T04:00:00Z", "", 1),
+    return replication.shape((True, 150010, "2026-11-27T04:00:00Z", "", 1, "on"),
                              standby=(received, replayed, behind, seconds, "not paused"))
 
 
@@ -210,6 +259,6 @@ def test_the_guard(state, options, promote, over, loss):
 
 
 def test_the_guard_is_for_standbys_only():
-    primary = replication.shape((False, 150010, "2026-11-27T04:00:00Z", "", 1), primary=("0/3000148", 1))
+    primary = replication.shape((False, 150010, "2026-11-27T04:00:00Z", "", 1, "on"), primary=("0/3000148", 1))
     with pytest.raises(OpsreadyError, match="the server is a primary, not a standby"):
         _promote.guard(primary)

@@ -186,7 +186,7 @@ def test_what_is_not_an_lsn_is_refused(lsn):
 
 
 def test_shape_of_a_standby_without_a_receiver_says_so():
-    state = replication.shape((True, 150010, "2026-11-27T04:00:00.000000Z", "", 2),
+    state = replication.shape((True, 150010, "2026-11-27T04:00:00.000000Z", "", 2, "on"),
                               standby=("0/5000000", "0/4000000", 16777216, 12.3456, "paused"), receiver=None, slots=[])
     assert state["timeline"] == 2 and state["wal_receiver"] is None and state["replay_paused"] is True
     assert state["lag"] == {"bytes": 16777216, "seconds": 12.346}
@@ -195,10 +195,11 @@ def test_shape_of_a_standby_without_a_receiver_says_so():
 
 
 def test_shape_of_a_primary_with_a_synchronous_standby():
-    state = replication.shape((False, 150010, "2026-11-27T04:00:00.000000Z", "FIRST 1 (db2)", 1),
+    state = replication.shape((False, 150010, "2026-11-27T04:00:00.000000Z", "FIRST 1 (db2)", 1, "remote_apply"),
                               primary=("0/3000148", 3),
                               standbys=[("db2", "10.89.77.22", "streaming", "sync", "0/3000148", "0/3000148",
                                          "0/3000100", 0, 72, 0.0012)], slots=[])
     assert state["timeline"] == 3 and state["synchronous_standby_names"] == "FIRST 1 (db2)"
+    assert state["synchronous_commit"] == "remote_apply"
     assert state["standbys"][0]["lag_seconds"] == 0.001 and state["standbys"][0]["lag_bytes"] == 72
     assert replication.summary(state) == "primary on timeline 3 at 0/3000148, 1 standby: db2 streaming (sync), 72 bytes behind"
