@@ -1,6 +1,6 @@
 """Benchmark: playbooks/db_failover.yml on the running lab, the primary killed (podman kill) under a writer.
 
-    .venv/bin/python bench/failover.py [--runs 5]     (the lab must be up: make lab-up)
+    .venv/bin/python bench/failover.py [--runs 5] [--synchronous]     (the lab must be up: make lab-up)
 
 Per run: a writer POSTs /api/items through the load balancer (HTTPS -> HAProxy -> nginx -> gunicorn -> PgBouncer ->
 PostgreSQL) throughout; the failover starts watching (db_failover_watch) from the standby; 3 s later the primary's
@@ -10,7 +10,8 @@ balancer (the longest gap between two acknowledged commits; it includes HAProxy 
 at 1 s); client errors; commits lost (acknowledged, not on the new primary). Then the killed container is started
 again (its fence guard makes it a standby), rejoined with playbooks/db_rejoin.yml, and the next run kills the new
 primary. min/median/max over the runs against the issue's target (10 s from the death to the first acknowledged
-write). The lab ends with db1 primary (a switchover back when it is not).
+write). The lab ends with db1 primary (a switchover back when it is not). --synchronous runs it with
+synchronous_standby_names '*' on both members (a file in conf.d, removed at the end): commits lost must be 0.
 """
 import argparse
 import datetime
@@ -35,6 +36,20 @@ PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 def psql(host, sql):
     return subprocess.run(["podman", "exec", host, "runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-d",
                            LAB["lab_pg_app_db"], "-c", sql], capture_output=True, text=True, check=True).stdout.strip()
+
+
+SYNCHRONOUS = "/etc/postgresql/15/main/conf.d/synchronous.conf"
+
+
+def synchronous(on):
+    """The shared synchronous setting in a file of both members (or none), and no ALTER SYSTEM value over it."""
+    for host in ("db1", "db2"):
+        command = ("echo \"synchronous_standby_names = '*'\" > %s" % SYNCHRONOUS) if on else "rm -f %s" % SYNCHRONOUS
+        subprocess.run(["podman", "exec", host, "sh", "-c", command], check=True, capture_output=True)
+        subprocess.run(["podman", "exec", host, "runuser", "-u", "postgres", "--", "psql", "-Atqc",
+                        "ALTER SYSTEM RESET synchronous_standby_names"], check=True, capture_output=True)
+        subprocess.run(["podman", "exec", host, "runuser", "-u", "postgres", "--", "psql", "-Atqc",
+                        "SELECT pg_reload_conf()"], check=True, capture_output=True)
 
 
 def primary():
@@ -69,6 +84,7 @@ def run_once(evidence_dir):
                 time.sleep(3)
                 killed = time.time()
                 subprocess.run(["podman", "kill", victim], check=True, capture_output=True)
+                kill_took = time.time() - killed
         proc.wait(timeout=300)
         time.sleep(2)
     finally:
@@ -84,7 +100,8 @@ def run_once(evidence_dir):
     result = {"victim": victim, "detect": at(evidence["timeline"], "detect") - killed,
               "repoint": at(evidence["timeline"], "repoint") - killed, "gap": writer.longest_gap(),
               "errors": len(writer.errors), "lost": len(names - kept), "acknowledged": len(names),
-              "loss_bytes": evidence["promotion"]["guard"]["loss_bytes"],
+              "loss_bytes": evidence["promotion"]["guard"]["loss_bytes"], "kill_took": kill_took,
+              "synchronous": (evidence["plan"].get("synchronous") or {}).get("why"),
               "detection": "%s (probes: %s)" % (evidence["detection"]["msg"], [
                   (p["at_s"], p["answered"], p["error"]) for p in evidence["detection"]["probes"][-5:]])}
     # back: the killed container started (fenced by its guard), rejoined as a standby of the new primary
@@ -107,10 +124,13 @@ def run_once(evidence_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    parser.add_argument("--synchronous", action="store_true", help="synchronous_standby_names '*' on both members")
+    options = parser.parse_args()
+    runs = options.runs
     if runs < 1:
         sys.exit("--runs must be 1 or more")
     results = []
+    synchronous(options.synchronous)
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(runs):
             result = run_once(pathlib.Path(tmp) / str(n))
@@ -121,9 +141,11 @@ def main():
                       result["acknowledged"], result["errors"], result["lost"], result["loss_bytes"],
                       result["fenced"], result["rejoin"]), flush=True)
             print("    detection: %s" % result["detection"], flush=True)
+            print("    podman kill took %.2f s; replication: %s" % (result["kill_took"], result["synchronous"]), flush=True)
         if primary() != "db1":
             playbook("playbooks/db_switchover.yml", "-e", "db_switchover_to=db1",
                      "-e", "db_switchover_evidence_dir=%s" % tmp)
+    synchronous(False)
     for key, label in (("detect", "kill -> loss confirmed, s"), ("repoint", "kill -> PgBouncer on the new primary, s"),
                        ("gap", "write unavailability through the LB, s"), ("errors", "client errors"),
                        ("lost", "commits lost")):
