@@ -25,7 +25,8 @@ from ansible_collections.opsready.runbooks.plugins.module_utils._errors import O
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import servers
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
-_ADDRESSES = {}   # (host, port): the address probe() found, for this process
+_ADDRESSES = {}   # (host, port): the addresses probe() found, and whether the last probe answered
+_LOOKUPS = {}   # (host, port): the name lookup running (a thread) and its result, one per name
 LIMITS = {"probes": (1, 100), "interval": (0.1, 60), "probe_timeout": (0.1, 30), "watch": (0, 7 * 24 * 3600)}
 KEPT_PROBES = 20   # a watch returns its last probes, not every one of a week
 HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?\Z")
@@ -60,60 +61,85 @@ def validate(params):
         raise OpsreadyError("; ".join(problems))
 
 
-def lookup(host, port, timeout, resolve=socket.getaddrinfo):
-    """(address, why not): host's first address for TCP, looked up within `timeout` s. The system's resolver has no
-    timeout of its own, and podman's DNS once hung 40 s on a just-killed container's name: a stalled lookup is an
-    unanswered probe, not a stalled detection."""
-    box = []
+def lookup(host, port, timeout, resolve=socket.getaddrinfo, running=None):
+    """([(family, type, proto, address)], why not): every address of host for TCP, looked up within `timeout` s.
+    The system's resolver has no timeout of its own, and podman's DNS once hung 40 s on a just-killed container's
+    name: a stalled lookup is an unanswered probe, not a stalled detection. One lookup of a name at a time (`running`,
+    this process's by default): a later probe waits on the one still running instead of starting another."""
+    running = _LOOKUPS if running is None else running
+    key = (host, port)
+    thread, box = running.get(key, (None, None))
+    if thread is None or (not thread.is_alive() and not box):
+        box = []
 
-    def work():
-        try:
-            box.append(resolve(host, port, 0, socket.SOCK_STREAM)[0][4][:2])
-        except (OSError, IndexError) as e:   # socket.gaierror is an OSError
-            box.append(e)
+        def work():
+            try:
+                box.append([(family, kind, proto, address)
+                            for family, kind, proto, dummy, address in resolve(host, port, 0, socket.SOCK_STREAM)])
+            except Exception as e:   # socket.gaierror, or a name the IDNA codec refuses (UnicodeError)
+                box.append(e)
 
-    thread = threading.Thread(target=work, daemon=True)   # left behind when it stalls; the module ends soon after
-    thread.start()
+        thread = threading.Thread(target=work, daemon=True)   # left behind while it stalls; one per name
+        running[key] = (thread, box)
+        thread.start()
     thread.join(timeout)
     if not box:
         return None, "the name lookup of %s took more than %s s" % (host, timeout)
+    running.pop(key, None)
     if isinstance(box[0], Exception):
         return None, "the name lookup of %s failed: %s" % (host, getattr(box[0], "strerror", None) or box[0])
-    return box[0], None
+    return (box[0], None) if box[0] else (None, "the name lookup of %s found no address" % host)
 
 
-def probe(host, port, timeout, clock=time.monotonic, connect=socket.create_connection, resolve=socket.getaddrinfo,
-          known=None):
+def probe(host, port, timeout, clock=time.monotonic, resolve=socket.getaddrinfo, known=None, running=None):
     """One probe of the postmaster at host:port: (answered, why not). Bounded by timeout as a whole (the name lookup,
-    connect, send and the one-byte answer), whatever the other side does. The address found is kept in `known`
-    (this process's, by default) and used by later probes without a lookup: a watch probes the address it started
-    with."""
+    connect, send and the one-byte answer), whatever the other side does; each address of the name is tried in turn.
+    The addresses found are kept in `known` (this process's, by default): after a probe that answered the next one
+    uses them without a lookup; after one that did not, the name is looked up again (within half the timeout) and
+    the kept addresses serve when that lookup fails or stalls."""
     known = _ADDRESSES if known is None else known
     deadline = clock() + timeout
-    address = known.get((host, port))
-    if address is None:
-        address, why = lookup(host, port, timeout, resolve)
-        if address is None:
+    kept = known.get((host, port))
+    if kept and kept["answered"]:
+        addresses = kept["addresses"]
+    else:
+        found, why = lookup(host, port, timeout / 2.0 if kept else timeout, resolve, running)
+        if found:
+            kept = known[(host, port)] = {"addresses": found, "answered": False}
+        elif not kept:
             return False, why
-        known[(host, port)] = address
-    try:
-        left = deadline - clock()
-        if left <= 0:
-            raise socket.timeout()
-        with connect(address, timeout=left) as conn:
-            conn.sendall(SSL_REQUEST)
+        addresses = kept["addresses"]
+    answered, why = _ask(addresses, deadline, clock, timeout)
+    kept["answered"] = answered
+    return answered, why
+
+
+def _ask(addresses, deadline, clock, timeout):
+    """The SSLRequest to each address in turn until one answers or the deadline passes: (answered, why not)."""
+    why = "no address to try"
+    for family, kind, proto, address in addresses:
+        try:
             left = deadline - clock()
             if left <= 0:
                 raise socket.timeout()
-            conn.settimeout(left)
-            answer = conn.recv(1)
-    except socket.timeout:
-        return False, "no answer within %s s" % timeout
-    except OSError as e:
-        return False, e.strerror or str(e)
-    if answer in (b"S", b"N"):
-        return True, None
-    return False, "answered %r: not a PostgreSQL postmaster" % answer if answer else "closed the connection"
+            with socket.socket(family, kind, proto) as conn:
+                conn.settimeout(left)
+                conn.connect(address)
+                conn.sendall(SSL_REQUEST)
+                left = deadline - clock()
+                if left <= 0:
+                    raise socket.timeout()
+                conn.settimeout(left)
+                answer = conn.recv(1)
+        except socket.timeout:
+            return False, "no answer within %s s" % timeout
+        except OSError as e:   # refused, unreachable: the next address, if any
+            why = e.strerror or str(e)
+            continue
+        if answer in (b"S", b"N"):
+            return True, None
+        return False, "answered %r: not a PostgreSQL postmaster" % answer if answer else "closed the connection"
+    return False, why
 
 
 def receiver_verdict(state, silence):
@@ -226,33 +252,57 @@ DURABLE_COMMIT = ("on", "remote_write", "remote_apply")
 
 
 def synchronous(answered, down, target, primary):
-    """Whether every commit the primary acknowledged is on the target (RPO 0), from the members' settings as read:
-    {configured, rpo0, source, why}. `configured`: the target's own synchronous_standby_names is set - once promoted
-    it would wait for a standby of its own, so the promotion suspends it until one rejoins. `rpo0`: the primary's
-    synchronous_standby_names is set and its synchronous_commit at least remote_write, so it acknowledged no commit
-    before a synchronous standby had it (with that standby gone its commits waited), and the target is the cluster's
-    only standby, so it was that standby. The primary's own settings when it answered, else the target's copy (the
-    platform keeps them alike on every member). Not seen from here: a session or role that set synchronous_commit to
-    local or off for its own commits."""
+    """Whether every commit the primary acknowledged is on the target (RPO 0): {configured, rpo0, source, why}.
+
+    `configured`: the target's own synchronous_standby_names is set - once promoted it would wait for a standby of
+    its own, so the promotion suspends it until one rejoins. `rpo0` needs the primary's own view, read by this run
+    while it answered (a watch started ahead of time): its synchronous_standby_names set, its synchronous_commit at
+    least remote_write, the target streaming as its synchronous standby (sync or quorum), and no other walsender that
+    could stand in for it (sync, quorum or potential: another member, pg_receivewal, a DR replica). Then it could not
+    acknowledge a commit the target lacked. A dead primary's settings are not read from the standby's copy: an
+    ALTER SYSTEM on the primary (not replicated) may have turned synchronous replication off before it died. Not seen
+    from here: what changed on the primary after it was read, a session that set synchronous_commit to local or off,
+    a commit whose wait was cancelled (committed locally, the client told with a warning)."""
     names = answered[target].get("synchronous_standby_names") or ""
-    source = primary or target
-    said, commit = (answered[source].get("synchronous_standby_names") or "").strip(), answered[source].get("synchronous_commit")
-    found = {"configured": bool(names.strip()), "rpo0": False, "source": source}
-    whose = "%s's%s" % (source, "" if primary else " own (the primary did not answer; the members share the setting)")
-    members = len(set(answered) | set(down))
+    found = {"configured": bool(names.strip()), "rpo0": False, "source": primary}
+    if not primary:
+        found["why"] = ("not known: the primary did not answer when this run started, and only its own settings and "
+                        "standbys can say whether it waited for %s (its copy of them may differ)" % target)
+        return found
+    state = answered[primary]
+    said, commit = (state.get("synchronous_standby_names") or "").strip(), state.get("synchronous_commit")
+    standbys = state.get("standbys") or []
+    ours = [w for w in standbys if _is_target(w, target, answered[target], primary, len(standbys))]
+    others = sorted("%s (%s)" % (w.get("name"), w.get("sync_state")) for w in standbys
+                    if w not in ours and w.get("sync_state") in ("sync", "quorum", "potential"))
+    ours = [w.get("sync_state") for w in ours]
     if not said:
-        found["why"] = ("asynchronous: %s synchronous_standby_names is empty, so what the primary wrote last may "
-                        "not have reached %s" % (whose, target))
+        found["why"] = "asynchronous: %s's synchronous_standby_names is empty" % primary
     elif commit not in DURABLE_COMMIT:
-        found["why"] = ("synchronous_standby_names is %r but synchronous_commit is %s (%s): commits were acknowledged "
-                        "before a standby had them" % (said, commit, whose))
-    elif members != 2:
-        found["why"] = ("synchronous (%r, %s), but with %d members which standby the primary waited for is not "
-                        "known here" % (said, whose, members))
+        found["why"] = ("synchronous_standby_names is %r but %s's synchronous_commit is %s: commits were acknowledged "
+                        "before a standby had them" % (said, primary, commit))
+    elif not any(sync in ("sync", "quorum") for sync in ours):
+        found["why"] = ("synchronous_standby_names is %r, but %s did not stream to %s as its synchronous standby (%s)"
+                        % (said, primary, target, ", ".join(str(s) for s in ours) or "not streaming"))
+    elif others:
+        found["why"] = ("synchronous (%r), but %s could also stand in for %s: the primary may have acknowledged "
+                        "commits %s lacks" % (said, ", ".join(others), target, target))
     else:
-        found.update(rpo0=True, why="RPO 0: synchronous_standby_names %r and synchronous_commit %s (%s): the primary "
-                     "acknowledged no commit before %s, its only standby, had it" % (said, commit, whose, target))
+        found.update(rpo0=True, why="RPO 0: %s had synchronous_standby_names %r, synchronous_commit %s and %s as its "
+                     "only synchronous standby (read at %s): it acknowledged no commit before %s had it" % (
+                         primary, said, commit, target, state.get("at") or "the start", target))
     return found
+
+
+def _is_target(walsender, target, target_state, primary, count):
+    """Whether a walsender of the primary (pg_stat_replication, as pg_replication_info shows it) is the target's: its
+    application_name is the target's name as the runbooks set it (non [a-z0-9_] as _), or it is the primary's only
+    walsender while the target's WAL receiver streams from the primary."""
+    name = walsender.get("name") or ""
+    if name in (target, re.sub(r"[^a-z0-9_]", "_", target)):
+        return True
+    receiver = target_state.get("wal_receiver") or {}
+    return count == 1 and receiver.get("status") == "streaming" and receiver.get("sender_host") == primary
 
 
 def plan(results, standby=""):

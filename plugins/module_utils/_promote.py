@@ -17,6 +17,8 @@ LIMITS = {"max_lag_bytes": (0, 1 << 40), "replay_timeout": (0.1, 3600), "promote
 # what the role running the promotion must be allowed to call (checked before anything changes, in check mode too)
 PRIVILEGES = """SELECT has_function_privilege('pg_promote(boolean, integer)', 'EXECUTE'),
   has_function_privilege('pg_wal_replay_resume()', 'EXECUTE')"""
+SET_PRIVILEGE = "SELECT has_parameter_privilege('synchronous_standby_names', 'ALTER SYSTEM')"
+SUPERUSER = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
 NOT_YET_WRITABLE = ("25006", "55000")   # read_only_sql_transaction, object_not_in_prerequisite_state (in recovery)
 
 
@@ -97,6 +99,13 @@ def promote(conn, params, check_mode, clock=time.monotonic, sleep=time.sleep):
                             "it). Nothing was changed." % (params["login_user"], "pg_promote" if not may_promote
                                                            else "pg_wal_replay_resume (the standby's replay is paused)"),
                             **result)
+    if params.get("synchronous_standby_names") is not None:
+        with conn.cursor() as cur:
+            cur.execute(SET_PRIVILEGE if before["server_version_num"] >= 150000 else SUPERUSER)
+            if not cur.fetchone()[0]:
+                raise OpsreadyError("refusing to promote: %s may not ALTER SYSTEM SET synchronous_standby_names (a "
+                                    "superuser may, or a role granted ALTER SYSTEM on it). Nothing was changed."
+                                    % params["login_user"], **result)
     decision = guard(before, params.get("min_lsn"), params["max_lag_bytes"], params.get("accept_data_loss"))
     result["guard"] = decision
     if not decision["promote"]:
@@ -130,10 +139,15 @@ def _synchronous(cur, params, result, sleep, clock):
     def current():
         cur.execute("SELECT current_setting('synchronous_standby_names')")
         return cur.fetchone()[0]
-    was = current()
+    cur.execute("SELECT setting, coalesce(sourcefile, '') FROM pg_settings WHERE name = 'synchronous_standby_names'")
+    was, source = cur.fetchone()
     result["synchronous_standby_names"] = {"before": was, "after": names}
     if was == names:
         return
+    if source.endswith("postgresql.auto.conf") and was.strip():
+        result.setdefault("warnings", []).append(
+            "synchronous_standby_names %r was set by ALTER SYSTEM and is replaced by %r; a rejoin brings back the "
+            "configuration files' value, not this one: keep it in a configuration file" % (was, names))
     cur.execute("ALTER SYSTEM SET synchronous_standby_names = %s", (names,))
     cur.execute("SELECT pg_reload_conf()")
     try:   # this session reads the file again between two statements, once the reload reaches it
@@ -200,7 +214,7 @@ def _promote(conn, params, result, decision, started, clock, sleep):
         "; accepted: " + "; ".join(decision["findings"]) if decision["over_budget"] else "")
     waits = waiting(result["after"])
     if waits:
-        result["warnings"] = [waits]
+        result.setdefault("warnings", []).append(waits)
     return result
 
 

@@ -44,9 +44,10 @@ attributes:
     platforms: posix
 notes:
   - The connection options are the standby's (as postgres over its socket, or a role with C(pg_monitor)).
-  - The primary's name is looked up once, at the first probe, within O(probe_timeout) (a lookup that stalls or
-    fails is an unanswered probe), and later probes use the address found. Fixed addresses for the members
-    (C(/etc/hosts)) still help - a resolver that stalls while a host is down fails each probe until it answers.
+  - The primary's name is looked up within O(probe_timeout) (a lookup that stalls or fails is an unanswered probe;
+    one lookup of it at a time), each of its addresses tried in turn. After a probe that answered the next one uses
+    the same addresses; after one that did not, the name is looked up again, the kept addresses serving when that
+    lookup stalls. Fixed addresses for the members (C(/etc/hosts)) still help.
 options:
   primary:
     description:

@@ -74,6 +74,9 @@ options:
         server would wait for a synchronous standby of its own, and with its old primary gone its commits (the
         first write included) would wait until one rejoins. C(ALTER SYSTEM RESET synchronous_standby_names) and a
         reload bring the shared setting back once a standby streams (playbooks/db_rejoin.yml does).
+      - The role must be allowed to (a superuser, or C(GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names));
+        checked before anything changes. A value C(ALTER SYSTEM) had set is replaced, with a warning - that reset
+        brings back the configuration files' value, not that one.
     type: str
 """
 
@@ -137,8 +140,9 @@ synchronous_standby_names:
   type: dict
   sample: {"before": "*", "after": ""}
 warnings:
-  description: Said when the new primary's clients would wait - its C(synchronous_standby_names) set and no
-    synchronous standby streaming from it.
+  description: Said when the new primary's clients would wait (its C(synchronous_standby_names) set and no
+    synchronous standby streaming from it), and when O(synchronous_standby_names) replaced a value C(ALTER SYSTEM)
+    had set.
   returned: when it applies
   type: list
   elements: str

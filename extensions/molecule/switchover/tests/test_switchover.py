@@ -240,8 +240,8 @@ def killed_and_back(tmp_path, lab, hosts):
     evidence = json.loads(sorted(tmp_path.glob("db_failover-*.json"))[-1].read_text())
     assert evidence["result"] == "done" and evidence["detection"]["lost"], evidence
     assert evidence["plan"]["synchronous"]["rpo0"] is True, evidence["plan"]
-    assert evidence["plan"]["synchronous"]["why"].startswith("RPO 0: synchronous_standby_names '*' and "
-                                                             "synchronous_commit on (db1's)")   # read while it lived
+    assert evidence["plan"]["synchronous"]["why"].startswith(
+        "RPO 0: db1 had synchronous_standby_names '*', synchronous_commit on and db2 as its only synchronous standby")
     assert evidence["promotion"]["guard"]["over_budget"] is False
     assert evidence["promotion"]["synchronous_standby_names"] == {"before": "*", "after": ""}
     assert [step["step"] for step in evidence["timeline"]] == [
@@ -259,6 +259,12 @@ def killed_and_back(tmp_path, lab, hosts):
               len(writer.errors), [(step["step"], step["at"][11:23]) for step in evidence["timeline"]]))
     assert after, "no write was acknowledged after the kill"
     assert lost == []   # synchronous: db1 acknowledged nothing db2 did not have
+
+    # the other runbooks find the new primary themselves, the old one still dead (rollback.yml's plan and its lock)
+    planned = ansible_playbook("playbooks/rollback.yml", "--check", "-e", "rollback_evidence_dir=%s" % (tmp_path / "rb"))
+    assert planned.returncode == 0, said(planned)[-3000:]
+    plan = json.loads(sorted((tmp_path / "rb").glob("rollback-*.json"))[-1].read_text())
+    assert plan["result"] == "planned (check mode)" and "lock" in [step["step"] for step in plan["timeline"]], plan
 
     # db1 comes back: the fence guard starts it as a standby, never a second primary
     assert podman("start", "db1").returncode == 0

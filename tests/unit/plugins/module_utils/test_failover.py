@@ -39,29 +39,48 @@ def test_the_standby_named_of_two():
     assert plan([down("db1"), standby("db2"), standby("db3")], "db3")["target"] == "db3"
 
 
+def walsender(name="db2", sync="sync"):
+    return {"name": name, "state": "streaming", "sync_state": sync}
+
+
+def sync_primary(names="*", commit="on", senders=(walsender(),), name="db1"):
+    return dict(primary(name, names=names, commit=commit), standbys=list(senders), at="2026-11-27T17:00:00Z")
+
+
 @pytest.mark.parametrize("results, standby_named, configured, rpo0, words", [
-    ([down("db1"), standby(status=None)], "", False, False,
-     "asynchronous: db2's own (the primary did not answer; the members share the setting) synchronous_standby_names "
-     "is empty, so what the primary wrote last may not have reached db2"),
+    # the primary did not answer: its copy on the standby is no evidence (ALTER SYSTEM is not replicated)
+    ([down("db1"), standby(status=None, names="*")], "", True, False,
+     "not known: the primary did not answer when this run started, and only its own settings and standbys can say "
+     "whether it waited for db2"),
     ([primary(), standby()], "", False, False, "asynchronous: db1's synchronous_standby_names is empty"),
-    # the primary's own settings win over the target's copy when it answers
-    ([primary(names="*"), standby()], "", False, True,
-     "RPO 0: synchronous_standby_names '*' and synchronous_commit on (db1's): the primary acknowledged no commit "
-     "before db2, its only standby, had it"),
     ([primary(), standby(names="*")], "", True, False, "asynchronous: db1's synchronous_standby_names is empty"),
-    ([down("db1"), standby(status=None, names="FIRST 1 (db1, db2)", commit="remote_apply")], "", True, True,
-     "RPO 0: synchronous_standby_names 'FIRST 1 (db1, db2)' and synchronous_commit remote_apply (db2's own"),
-    ([down("db1"), standby(status=None, names="*", commit="remote_write")], "", True, True, "RPO 0"),
-    ([down("db1"), standby(status=None, names="*", commit="local")], "", True, False,
-     "synchronous_standby_names is '*' but synchronous_commit is local (db2's own"),
-    ([down("db1"), standby(status=None, names="  ", commit="on")], "", False, False, "asynchronous"),
-    ([down("db1"), standby(status=None, names="*"), standby("db3", names="*")], "db2", True, False,
-     "synchronous ('*', db2's own (the primary did not answer; the members share the setting)), but with 3 members "
-     "which standby the primary waited for is not known here"),
+    ([sync_primary(), standby()], "", False, True,
+     "RPO 0: db1 had synchronous_standby_names '*', synchronous_commit on and db2 as its only synchronous standby "
+     "(read at 2026-11-27T17:00:00Z): it acknowledged no commit before db2 had it"),
+    ([sync_primary(names="FIRST 1 (db1, db2)", commit="remote_apply"), standby(names="FIRST 1 (db1, db2)")], "",
+     True, True, "RPO 0: db1 had synchronous_standby_names 'FIRST 1 (db1, db2)', synchronous_commit remote_apply"),
+    ([sync_primary(commit="remote_write"), standby()], "", False, True, "RPO 0"),
+    # its only walsender, under another application name (pg_basebackup -R sets none: the cluster's name)
+    ([sync_primary(senders=[walsender("15/main")]), standby()], "", False, True, "RPO 0"),
+    ([sync_primary(commit="local"), standby()], "", False, False,
+     "synchronous_standby_names is '*' but db1's synchronous_commit is local: commits were acknowledged before"),
+    ([sync_primary(senders=[walsender(sync="async")]), standby()], "", False, False,
+     "synchronous_standby_names is '*', but db1 did not stream to db2 as its synchronous standby (async)"),
+    ([sync_primary(senders=[]), standby(status=None)], "", False, False,
+     "synchronous_standby_names is '*', but db1 did not stream to db2 as its synchronous standby (not streaming)"),
+    # another walsender could have acknowledged for it: pg_receivewal, a DR replica, another member
+    ([sync_primary(senders=[walsender(), walsender("barman", "potential")]), standby()], "", False, False,
+     "synchronous ('*'), but barman (potential) could also stand in for db2"),
+    ([sync_primary(names="ANY 1 (db2, db3)", senders=[walsender("db2", "quorum"), walsender("db3", "quorum")]),
+      standby(), standby("db3")], "db2", False, False, "synchronous ('ANY 1 (db2, db3)'), but db3 (quorum) could also"),
+    ([sync_primary(senders=[walsender(), walsender("db3", "async")]), standby(), standby("db3")], "db2", False, True,
+     "RPO 0"),
+    ([sync_primary(senders=[walsender("db_2")]), standby("db-2")], "db-2", False, True, "RPO 0"),   # its slot name
+    ([down("db1"), standby(status=None, names="  ")], "", False, False, "not known"),
 ])
-def test_the_guard_knows_a_synchronous_standby_from_the_settings(results, standby_named, configured, rpo0, words):
-    """RPO 0 only when the primary's settings (or the target's copy, the primary gone) make every acknowledged
-    commit wait for a synchronous standby, and the target is the only standby there is."""
+def test_the_guard_knows_a_synchronous_standby_from_the_primarys_own_view(results, standby_named, configured, rpo0, words):
+    """RPO 0 only when the primary, read by this run, made every acknowledged commit wait for the target and nothing
+    else could have stood in for it; `configured` (the promotion suspends it) is the target's own setting."""
     found = plan(results, standby_named)["synchronous"]
     assert (found["configured"], found["rpo0"]) == (configured, rpo0) and found["why"].startswith(words), found
     assert found["why"] in plan(results, standby_named)["text"]

@@ -101,31 +101,58 @@ def test_a_probe_fails_as_real_servers_fail_and_within_its_timeout(silent_server
 
 def test_a_name_lookup_that_stalls_or_fails_is_an_unanswered_probe_within_its_timeout(pg_server):
     """The system's resolver has no timeout (podman's DNS hung 40 s on a just-killed container's name): a resolver
-    that hangs, one that fails as getaddrinfo fails, then a real lookup whose address later probes reuse."""
+    that hangs (one lookup of the name at a time, however many probes), one that fails as getaddrinfo fails, one the
+    IDNA codec refuses, then a real lookup whose addresses the next probes reuse while they answer."""
     import socket
+    calls = []
 
     def hangs(*args):
-        time.sleep(5)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", pg_server["login_port"]))]
+        calls.append(args)
+        time.sleep(3)
+        return []
 
     def fails(*args):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
+    running = {}
     start = time.monotonic()
-    answered, error = failover.probe("db1", 5432, 0.5, resolve=hangs, known={})
-    assert (answered, error) == (False, "the name lookup of db1 took more than 0.5 s")
-    assert time.monotonic() - start < 1.5
-    assert failover.probe("db1", 5432, 0.5, resolve=fails, known={}) == (
+    for dummy in range(3):
+        answered, error = failover.probe("db1", 5432, 0.3, resolve=hangs, known={}, running=running)
+        assert (answered, error) == (False, "the name lookup of db1 took more than 0.3 s")
+    assert time.monotonic() - start < 2 and len(calls) == 1
+    assert failover.probe("db1", 5432, 0.5, resolve=fails, known={}, running={}) == (
         False, "the name lookup of db1 failed: Name or service not known")
-    known, calls = {}, []
+    answered, error = failover.probe("a" * 64 + ".lab.test", 5432, 0.5, known={}, running={})
+    assert not answered and error.startswith("the name lookup of %s failed: " % ("a" * 64 + ".lab.test"))
+    known, real = {}, []
 
     def counted(*args):
-        calls.append(args)
+        real.append(args)
         return socket.getaddrinfo(*args)
 
     for dummy in range(3):
-        assert failover.probe("127.0.0.1", pg_server["login_port"], 2, resolve=counted, known=known) == (True, None)
-    assert len(calls) == 1 and known[("127.0.0.1", pg_server["login_port"])][1] == pg_server["login_port"]
+        assert failover.probe("127.0.0.1", pg_server["login_port"], 2, resolve=counted, known=known,
+                              running={}) == (True, None)
+    assert len(real) == 1
+
+
+def test_each_address_is_tried_and_a_probe_that_did_not_answer_looks_the_name_up_again(pg_server):
+    """A name whose first address refuses (IPv6 first, PostgreSQL on IPv4 only) is answered by the next; a probe
+    that found nobody makes the next one look the name up again (a primary back on another address is seen)."""
+    import socket
+    tcp = (socket.AF_INET, socket.SOCK_STREAM, 6, "")
+    live = tcp + (("127.0.0.1", pg_server["login_port"]),)
+    dead = tcp + (("127.0.0.1", closed_port()),)
+    assert failover.probe("db1", 5432, 2, resolve=lambda *a: [dead, live], known={}, running={}) == (True, None)
+    answers, known = [[dead], [live]], {}
+
+    def moved(*args):
+        return answers.pop(0)
+
+    answered, error = failover.probe("db1", 5432, 2, resolve=moved, known=known, running={})
+    assert not answered and "refused" in error.lower()
+    assert failover.probe("db1", 5432, 2, resolve=moved, known=known, running={}) == (True, None)
+    assert answers == []   # looked up again after the probe that did not answer
 
 
 def standby_state(status="streaming", age=0.5, receiver=True, end="0/3000100", received="0/3000000"):

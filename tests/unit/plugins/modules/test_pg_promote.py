@@ -88,6 +88,8 @@ def test_a_synchronous_standby_promoted_stops_waiting_for_a_standby_of_its_own(p
     assert set(result["timings"]) == {"wait_replay", "promote", "synchronous", "writable", "total"}
     sql(pair["standby"], "INSERT INTO orders VALUES (2)")   # would wait for a standby that is not there
     assert sql(pair["standby"], "SHOW synchronous_standby_names") == [("",)]
+    # set by ALTER SYSTEM here (a file in the lab): replaced, and a rejoin would not bring it back - said
+    assert "synchronous_standby_names '*' was set by ALTER SYSTEM and is replaced by ''" in str(result["warnings"])
 
 
 def test_without_it_the_promoted_standby_makes_clients_commits_wait_and_says_so(pg_fresh_pair, run_main):
@@ -181,6 +183,24 @@ def test_a_role_that_may_not_promote_is_refused_before_anything_changes(pg_pair_
         assert rc == 1 and result["msg"] == ("refusing to promote: watcher may not call pg_promote (a superuser may, or a "
                                              "role granted EXECUTE on it). Nothing was changed.")
         assert result["changed"] is False and result["promote_asked"] is False and "watcher-secret" not in str(result)
+    assert in_recovery(pair["standby"])
+
+
+def test_a_role_that_may_promote_but_not_set_the_synchronous_standbys_is_refused_before_anything_changes(
+        pg_pair_for_reads, run_main):
+    pair = pg_pair_for_reads
+    sql(pair["primary"], "DO $$BEGIN CREATE ROLE promoter LOGIN PASSWORD 'promoter-secret'; "
+                         "EXCEPTION WHEN duplicate_object THEN NULL; END$$; "
+                         "GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO promoter; "
+                         "GRANT EXECUTE ON FUNCTION pg_wal_replay_resume() TO promoter; GRANT pg_monitor TO promoter")
+    caught_up(pair)
+    login = dict(args(pair["standby"], login_user="promoter", login_password="promoter-secret"))
+    rc, result = run_main(pg_promote.main, dict(login, synchronous_standby_names="", _ansible_check_mode=True))
+    assert rc == 1 and result["msg"] == ("refusing to promote: promoter may not ALTER SYSTEM SET "
+                                         "synchronous_standby_names (a superuser may, or a role granted ALTER SYSTEM on "
+                                         "it). Nothing was changed.") and result["promote_asked"] is False
+    rc, result = run_main(pg_promote.main, dict(login, _ansible_check_mode=True))
+    assert rc == 0 and result["msg"].startswith("would promote the standby"), result["msg"]   # without it: may promote
     assert in_recovery(pair["standby"])
 
 
