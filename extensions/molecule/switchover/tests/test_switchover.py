@@ -1,9 +1,10 @@
 """playbooks/db_switchover.yml on the lab: converge switched db1 -> db2. The other runbooks work against the swapped
 roles, check mode and the lag guard change nothing, and the switchover back to db1 runs under a writer: every commit a
-client saw acknowledged is on the new primary, and no client got an error. Last, with synchronous replication on,
+client saw acknowledged is on the new primary, and no client got an error. Then, with synchronous replication on,
 playbooks/db_failover.yml: db1 killed under the writer while the failover watches, db2 promoted with nothing
 acknowledged lost and the app healthy on it; db1 comes back fenced (a standby), playbooks/db_rejoin.yml rewinds it,
-and a switchover puts the lab back as it was (synchronous again, then asynchronous as the lab runs)."""
+and a switchover puts the lab back as it was (synchronous again, then asynchronous as the lab runs). Last, a
+promotion that would lose writes db1 acknowledged is refused, then done with a reason, the loss in bytes on record."""
 import json
 import re
 import subprocess
@@ -291,3 +292,55 @@ def killed_and_back(tmp_path, lab, hosts):
     assert switched["promotion"]["synchronous_standby_names"] == {"before": "*", "after": ""}
     assert sync_states(hosts, "db1") == "sync" and psql(hosts["db1"], "SHOW synchronous_standby_names", db="postgres") == "*"
     psql(hosts["db1"], "DELETE FROM items WHERE name LIKE '%s-%%'" % writer.marker)
+
+
+def test_a_promotion_that_would_lose_acknowledged_writes_is_refused_and_with_a_reason_it_proceeds(tmp_path, lab, hosts):
+    """db2 stops receiving (its primary_conninfo emptied) while db1 takes writes. The failover probes a port db1 does
+    not listen on, and db2's stopped WAL receiver confirms: to the runbook, db1 is lost. db1 was read at the start,
+    so the guard knows what db2 lacks: refused (budget 0), nothing changed. With accept_data_loss and a reason: db2
+    promoted, the loss in bytes on record, db1 fenced (it answered); then rejoined by pg_rewind and switched back."""
+    marker = "loss-" + uuid.uuid4().hex[:8]
+    conninfo = psql(hosts["db2"], "SHOW primary_conninfo", db="postgres")
+    psql(hosts["db2"], "ALTER SYSTEM SET primary_conninfo = ''", db="postgres")
+    psql(hosts["db2"], "SELECT pg_reload_conf()", db="postgres")
+    assert wait_for(lambda: psql(hosts["db2"], "SELECT count(*) FROM pg_stat_wal_receiver", db="postgres") == "0",
+                    timeout=20), "db2's WAL receiver did not stop"
+    psql(hosts["db1"], "INSERT INTO items (name) SELECT '%s-' || n FROM generate_series(1, 500) n" % marker)
+    failover = ["playbooks/db_failover.yml", "-e", "db_failover_primary=db1:5433", "-e", "db_failover_max_lag_bytes=0"]
+    try:
+        refused = ansible_playbook(*failover, "-e", "db_failover_evidence_dir=%s" % (tmp_path / "refused"))
+        text = said(refused)
+        assert refused.returncode != 0 and re.search(
+            r"refusing to promote: the standby received WAL up to \S+, \d+ bytes short of \S+, which the primary is known "
+            r"to have written \(budget max_lag_bytes=0\): promoting it loses them\. Nothing was changed\.", text), text[-3000:]
+        stopped = json.loads(sorted((tmp_path / "refused").glob("db_failover-*.json"))[-1].read_text())
+        assert stopped["result"] == "stopped" and stopped["detection"]["lost"], stopped
+        assert stopped["promotion"]["guard"]["over_budget"] is True and stopped["promotion"]["changed"] is False
+        assert roles(hosts) == {"db1": "f", "db2": "t"} and pgbouncer_targets(lab) == {n: ("db1", False) for n in APP_HOSTS}
+
+        accepted = ansible_playbook(*failover, "-e", "db_failover_evidence_dir=%s" % (tmp_path / "accepted"), "-e",
+                                    json.dumps({"db_failover_accept_data_loss": True,
+                                                "db_failover_data_loss_reason": "lab test: db2 cut off on purpose"}))
+        assert accepted.returncode == 0, said(accepted)[-3000:]
+        done = json.loads(sorted((tmp_path / "accepted").glob("db_failover-*.json"))[-1].read_text())
+        loss = done["promotion"]["accepted_data_loss"]
+        assert done["result"] == "done" and done["promotion"]["guard"]["over_budget"] is True
+        assert loss["reason"] == "lab test: db2 cut off on purpose" and loss["loss_bytes"] > 0, done["promotion"]
+        assert loss["loss_bytes"] == done["promotion"]["guard"]["loss_bytes"]
+        assert psql(hosts["db2"], "SELECT count(*) FROM items WHERE name LIKE '%s-%%'" % marker) == "0"   # lost, as said
+        assert pgbouncer_targets(lab) == {n: ("db2", False) for n in APP_HOSTS}
+        assert hosts["db1"].run("systemctl is-active postgresql@15-main").stdout.strip() != "active"   # fenced
+    finally:
+        if psql(hosts["db2"], "SELECT pg_is_in_recovery()", db="postgres") == "t":   # refused: streaming again
+            psql(hosts["db2"], "ALTER SYSTEM SET primary_conninfo = $c$%s$c$" % conninfo, db="postgres")
+            psql(hosts["db2"], "SELECT pg_reload_conf()", db="postgres")
+            psql(hosts["db1"], "DELETE FROM items WHERE name LIKE '%s-%%'" % marker)
+
+    hosts["db1"].check_output("systemctl start postgresql@15-main")   # its fence guard: a standby of db2
+    assert psql(hosts["db1"], "SELECT pg_is_in_recovery()", db="postgres") == "t"
+    rejoin = ansible_playbook("playbooks/db_rejoin.yml", "-e", "db_rejoin_hosts=db1")
+    assert rejoin.returncode == 0 and "db1 streams from db2 (method: pg_rewind" in said(rejoin), said(rejoin)[-2000:]
+    back, dummy = switchover(tmp_path, "-e", "db_switchover_to=db1")
+    assert back.returncode == 0, said(back)[-3000:]
+    assert roles(hosts) == {"db1": "f", "db2": "t"} and streaming_from(hosts, "db1", "db2")
+    assert psql(hosts["db1"], "SELECT count(*) FROM items WHERE name LIKE '%s-%%'" % marker) == "0"
