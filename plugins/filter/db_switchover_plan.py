@@ -81,4 +81,5 @@ class FilterModule:
                 "db_switchover_recovery": as_filter("db_switchover_recovery", "_switchover", "recovery"),
                 "db_switchover_members": as_filter("db_switchover_members", "_switchover", "members_text"),
                 "db_switchover_conninfo": as_filter("db_switchover_conninfo", "_switchover", "conninfo"),
-                "db_switchover_settings": as_filter("db_switchover_settings", "_switchover", "settings")}
+                "db_switchover_settings": as_filter("db_switchover_settings", "_switchover", "settings"),
+                "db_switchover_consoles": as_filter("db_switchover_consoles", "_switchover", "consoles")}

@@ -45,6 +45,8 @@ def validate(params):
     if len(_postgres.servers(dict({"login_host": "localhost"}, **params))) != 1:
         raise OpsreadyError("login_host names one PgBouncer, got %r" % (params.get("login_host"),))
     target = params.get("target")
+    if target is None and params.get("reload") is False:
+        raise OpsreadyError("reload=false applies with target only (it writes the target in the file, nothing else)")
     if target is None:
         return
     if not isinstance(target.get("host"), str) or not HOST.fullmatch(target["host"]):
@@ -213,6 +215,8 @@ def apply(params, connect, check_mode=False, read_file=read_text, write_file=wri
             before = read(conn, database)
         after = dict(before, target=dict(before["target"]))
         try:
+            if target and params.get("reload") is False:
+                return _stage(params, before, read_file, write_file, check_mode)
             if target:
                 text = read_file(params["config"])
                 new, in_file = retarget(text, database, target, params["config"])
@@ -256,6 +260,28 @@ def apply(params, connect, check_mode=False, read_file=read_text, write_file=wri
                                         _said(after["target"]), state)
     return {"changed": bool(done), "msg": msg, "database": database, "before": before, "after": after,
             "timings": timings, "diff": {"before": before, "after": after}}
+
+
+def _stage(params, before, read_file, write_file, check_mode):
+    """reload=false: the target written in the file only, for a RELOAD sent later (pg_switchover's); PgBouncer is
+    not touched."""
+    database, config = params["database"], params["config"]
+    text = read_file(config)
+    new, in_file = retarget(text, database, params["target"], config)
+    staged = not same_target(in_file, params["target"])
+    if staged and not check_mode:
+        try:
+            write_file(config, new)
+        except OSError as e:
+            raise OpsreadyError("cannot write %s: %s; nothing changed" % (config, e))
+    wanted = {k: params["target"][k] if params["target"].get(k) is not None else in_file[k]
+              for k in ("host", "port", "dbname")}
+    msg = "%s%s: %s in %s (PgBouncer runs %s until its next RELOAD)" % (
+        "would write: " if check_mode and staged else "", database, "%s written, was %s" % (_said(wanted), _said(in_file))
+        if staged else "%s already" % _said(in_file), config, _said(before["target"]))
+    return {"changed": staged, "msg": msg, "database": database, "before": before, "after": before, "timings": {},
+            "file": {"before": in_file, "after": wanted},
+            "diff": {"before": {"file": in_file}, "after": {"file": wanted}}}
 
 
 def _repoint(conn, connect, params, texts, in_file, wanted, write_file, clock):

@@ -88,7 +88,7 @@ def port(params):
     return 5432
 
 
-def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True, lock_timeout=None):
+def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True, lock_timeout=None, synchronous=False):
     """A psycopg2 connection from connection_spec() parameters. Timeouts in seconds; no statement timeout unless
     given (migrations may take long, health checks must not); lock_timeout bounds every wait for a lock (and so how
     long this session's queued lock request holds up the application's queries behind it)."""
@@ -118,7 +118,9 @@ def connect(params, connect_timeout=10, statement_timeout=None, autocommit=True,
         kwargs["password"] = params["login_password"]
     if params.get("ca_cert"):
         kwargs["sslrootcert"] = params["ca_cert"]
-    conn = psycopg2.connect(**kwargs) if len(members) == 1 else _connect_synchronously(psycopg2, kwargs)
+    # synchronous: libpq's own connect bounds it by connect_timeout, even inside answers_within() (whose callback
+    # would make it asynchronous, bounded by the callback's longer wait instead)
+    conn = psycopg2.connect(**kwargs) if len(members) == 1 and not synchronous else _connect_synchronously(psycopg2, kwargs)
     conn.autocommit = autocommit
     return conn
 

@@ -114,8 +114,9 @@ def plan(results, to="", max_lag_bytes=16 * 1024 * 1024):
 
 
 def recovery(plan, paused, fenced, target, promote_asked=False):
-    """After a failure: what to put back. plan: the plan (or None when it failed before one); paused: the clients
-    were paused; fenced: the old primary's stop was tried (standby.signal may be there, the server stopped); target:
+    """After a failure: what to put back. plan: the plan (or None when it failed before one); paused: the clients'
+    PgBouncer was touched (the target written in its file, or paused); fenced: the old primary may be stopped and
+    fenced (standby.signal); target:
     the target's pg_replication_info result now (None when it was not read); promote_asked: pg_promote was called (a
     promotion that timed out may still finish: such a target is never taken for a standby). Returns {action, text}:
     none (nothing was changed), resume (clients let through to the old primary, still running), undo (the target was
@@ -125,7 +126,8 @@ def recovery(plan, paused, fenced, target, promote_asked=False):
         return {"action": "none", "text": "Nothing was stopped and the clients were never paused."}
     primary, to = plan["primary"], plan["target"]
     if not fenced:
-        return {"action": "resume", "text": "%s was not stopped: the clients are let through to it again." % primary}
+        return {"action": "resume", "text": "%s runs as the primary (never stopped, or started again): PgBouncer points "
+                "the clients at it and lets them through." % primary}
     role = (target or {}).get("role") if not (target or {}).get("failed") and not (target or {}).get("unreachable") else None
     if role == "standby" and promote_asked:
         role = None   # its promotion was asked for and may still be under way: never start the old primary beside it
@@ -144,6 +146,25 @@ def recovery(plan, paused, fenced, target, promote_asked=False):
             % (primary, to, "was asked to promote and is not primary yet" if promote_asked and role is None
                and (target or {}).get("role") == "standby" else "could not be read (%s)" % _said(target or {}), to,
                primary)}
+
+
+CONSOLE_KEYS = ("login_port", "login_user", "login_password", "ssl_mode", "ca_cert")
+
+
+def consoles(pgbouncer, hosts):
+    """Every play host's PgBouncer console as pg_switchover reaches it from the old primary's host: the console
+    options of `pgbouncer` (db_switchover_pgbouncer) with each host's address (ansible_host, else its name) as
+    login_host. hosts: the play hosts' hostvars."""
+    if not isinstance(pgbouncer, dict):
+        raise OpsreadyError("db_switchover_consoles: the input is the PgBouncer options (a dict), got %r"
+                            % (type(pgbouncer).__name__,))
+    found = []
+    for host in hosts or ():
+        address = host.get("ansible_host") or host.get("inventory_hostname")
+        if not _name(address):
+            raise OpsreadyError("db_switchover_consoles: a play host has no address (ansible_host) or name")
+        found.append(dict({k: pgbouncer[k] for k in CONSOLE_KEYS if pgbouncer.get(k) is not None}, login_host=address))
+    return found
 
 
 def members_text(results):
@@ -214,6 +235,10 @@ def settings(values):
         problems.append("db_switchover_replication must name the role the old primary streams as (user, password)")
     elif any(ord(c) < 32 for c in str(replication.get("password") or "")):
         problems.append("db_switchover_replication's password holds a control character")
+    login = values.get("login")
+    if not isinstance(login, dict) or not _name(login.get("user")):
+        problems.append("db_switchover_login must name the role the old primary's host promotes the target as (user, "
+                        "password - EXECUTE on pg_promote, pg_monitor)")
     if problems:
         raise OpsreadyError("%s. Nothing was changed." % "; ".join(problems), step=True)
     return True

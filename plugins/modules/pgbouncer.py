@@ -71,6 +71,14 @@ options:
       dbname:
         description: The database on the server.
         type: str
+  reload:
+    description:
+      - V(false) with O(target) - the entry is written in O(config) and nothing else is done - no RELOAD, O(state)
+        not applied - PgBouncer takes it at its next RELOAD. What M(opsready.runbooks.pg_switchover) expects - it
+        sends that RELOAD in its critical section. Until then, a RELOAD or restart of PgBouncer by anyone else takes
+        it too.
+    type: bool
+    default: true
   config:
     description: PgBouncer's configuration file, which holds the database's entry (not in an C(%include)'d file).
     type: path
@@ -153,6 +161,10 @@ timings:
   returned: always
   type: dict
   sample: {pause: 0.004, reload: 0.012, resume: 0.001}
+file:
+  description: With O(reload=false), the entry's target in O(config) before and after.
+  returned: when O(reload=false)
+  type: dict
 paused:
   description: On a failure, whether the database may be left paused (a PAUSE not undone).
   returned: failure
@@ -174,6 +186,7 @@ def main():
             target={"type": "dict", "options": {"host": {"type": "str", "required": True}, "port": {"type": "int"},
                                                 "dbname": {"type": "str"}}},
             config={"type": "path", "default": "/etc/pgbouncer/pgbouncer.ini"},
+            reload={"type": "bool", "default": True},
             pause_timeout={"type": "float", "default": 30},
             connect_timeout={"type": "float", "default": 10},
         ),

@@ -141,8 +141,10 @@ def _pg_pair():
                                  "--checkpoint=fast"], check=True, capture_output=True, env=env)
         standby_proc, standby_port = _pg_start(base, prefix, base / "standby", "-c", "cluster_name=standby1")
         procs.append(standby_proc)
-        yield {"primary": dict(_pg_params(primary_port), proc=primary_proc),
-               "standby": dict(_pg_params(standby_port), proc=standby_proc)}
+        yield {"primary": dict(_pg_params(primary_port), proc=primary_proc, data=base / "primary", base=base,
+                               prefix=prefix),
+               "standby": dict(_pg_params(standby_port), proc=standby_proc, data=base / "standby", base=base,
+                               prefix=prefix)}
     finally:
         for proc in reversed(procs):
             _stop(proc)
@@ -192,6 +194,13 @@ def pgbouncer(pg_pair):
     """PgBouncer of the test's own in front of the module's pair's primary (conftest pg_pair)."""
     with _pgbouncer(pg_pair["primary"]) as bouncer:
         yield bouncer
+
+
+@pytest.fixture
+def pgbouncer_pair(pg_fresh_pair):
+    """Two PgBouncers of the test's own in front of its own pair's primary: (pair, [bouncer, bouncer])."""
+    with _pgbouncer(pg_fresh_pair["primary"]) as one, _pgbouncer(pg_fresh_pair["primary"]) as two:
+        yield pg_fresh_pair, [one, two]
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,7 @@ rollback_db={{"login_host": "127.0.0.1", "login_port": 9}}
 health_check_checks=[{{"name": "root disk", "disk": {{"path": "/"}}}}]
 opsready_pgbouncer={{"database": "app", "login_port": 9}}
 opsready_pg_replication={{"user": "replicator"}}
+opsready_pg_switchover={{"user": "switchover"}}
 """
 
 

@@ -108,7 +108,8 @@ PLAN = {"todo": True, "primary": "db1", "target": "db2"}
     (None, False, False, {}, "none", "Nothing was stopped and the clients were never paused."),
     ({"todo": False, "primary": "db2", "target": "db2"}, False, False, {}, "none", "Nothing was stopped"),
     (PLAN, False, False, {}, "none", "the clients were never paused"),
-    (PLAN, True, False, {}, "resume", "db1 was not stopped: the clients are let through to it again."),
+    (PLAN, True, False, {}, "resume", "db1 runs as the primary (never stopped, or started again): PgBouncer points the "
+     "clients at it and lets them through."),
     (PLAN, True, True, standby(), "undo", "db2 was not promoted: db1 is started again as the primary"),
     (PLAN, True, True, primary("db2"), "forward", "db2 is the primary now: the clients are repointed at it. db1 stays "
      "fenced (standby.signal): if it is stopped, start it and it rejoins as a standby"),
@@ -167,7 +168,8 @@ def test_conninfo_refuses_what_would_break_it(settings, message):
 from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import settings  # noqa: E402
 
 SETTINGS = {"members": ["db1", "db2"], "to": "", "max_lag_bytes": 16777216, "pause_timeout": 5, "promote_timeout": 10,
-            "pg_port": 5432, "pgbouncer": {"database": "demo"}, "replication": {"user": "repl", "password": "x y'z"}}
+            "pg_port": 5432, "pgbouncer": {"database": "demo"}, "replication": {"user": "repl", "password": "x y'z"},
+            "login": {"user": "switchover"}}
 
 
 @pytest.mark.parametrize("changed", [{}, {"to": "db2"}, {"max_lag_bytes": "0", "pg_port": "6543"}, {"to": None}])
@@ -177,7 +179,24 @@ def test_good_settings_pass(changed):
 
 def test_every_bad_setting_is_said_at_once():
     with pytest.raises(OpsreadyError) as caught:
-        settings(dict(SETTINGS, members="db1,db2", max_lag_bytes=True, pg_port=None))
+        settings(dict(SETTINGS, members="db1,db2", max_lag_bytes=True, pg_port=None, login={}))
     said = str(caught.value)
-    assert said.count("; ") == 2 and said.endswith("Nothing was changed.") and caught.value.result["step"] is True
+    assert said.count("; ") == 3 and "db_switchover_login must name the role" in said
+    assert said.endswith("Nothing was changed.") and caught.value.result["step"] is True
     assert "db_switchover_max_lag_bytes must be a whole number from 0 to 1099511627776 bytes, got True" in said
+
+
+from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import consoles  # noqa: E402
+
+
+def test_every_play_hosts_console_is_reached_at_its_address_with_the_console_options_only():
+    pgbouncer = {"database": "demo", "config": "/etc/pgbouncer/pgbouncer.ini", "login_port": 6432,
+                 "login_user": "pgbouncer", "login_password": "s3cret", "pause_timeout": 5, "ca_cert": None}
+    assert consoles(pgbouncer, [{"inventory_hostname": "app1", "ansible_host": "10.0.0.21"},
+                                {"inventory_hostname": "app2"}]) == [
+        {"login_host": "10.0.0.21", "login_port": 6432, "login_user": "pgbouncer", "login_password": "s3cret"},
+        {"login_host": "app2", "login_port": 6432, "login_user": "pgbouncer", "login_password": "s3cret"}]
+    with pytest.raises(OpsreadyError, match="a play host has no address"):
+        consoles(pgbouncer, [{"inventory_hostname": "", "ansible_host": None}])
+    with pytest.raises(OpsreadyError, match="the input is the PgBouncer options"):
+        consoles("demo", [])

@@ -278,6 +278,7 @@ GOOD = {"database": "app", "state": "paused", "pause_timeout": 30, "connect_time
     ({"target": {"host": "db2", "dbname": "demo db"}}, r"target.dbname must be a database name"),
     ({"target": {"host": "db2"}, "config": None}, r"target needs config"),
     ({"target": {"host": "db2"}, "config": ""}, r"target needs config"),
+    ({"reload": False}, r"reload=false applies with target only"),
 ])
 def test_bad_input_is_refused_before_anything_is_read(change, message):
     with pytest.raises(OpsreadyError, match=message):
@@ -350,3 +351,19 @@ def test_a_file_that_disagrees_with_pgbouncer_is_brought_to_the_target_and_a_lin
     assert link.is_symlink()
     with open(real) as f:
         assert f.read() == original
+
+
+def test_reload_false_writes_the_target_in_the_file_only_and_a_second_run_changes_nothing(pgbouncer, pg_pair, run_main):
+    standby = pg_pair["standby"]["login_port"]
+    options = args(pgbouncer, target={"host": "127.0.0.1", "port": standby}, reload=False, state="paused")
+    text = open(pgbouncer["config"]).read()
+    rc, preview = run_main(module.main, dict(options, _ansible_check_mode=True))
+    assert rc == 0 and preview["changed"] is True and preview["msg"].startswith("would write: app: 127.0.0.1:%d/" % standby)
+    assert open(pgbouncer["config"]).read() == text
+    rc, result = run_main(module.main, options)
+    assert rc == 0 and result["changed"] is True and result["file"]["after"]["port"] == standby, result["msg"]
+    assert "port=%d" % standby in open(pgbouncer["config"]).read()
+    now = show(pgbouncer)   # PgBouncer itself untouched: no RELOAD, no PAUSE (state is not applied)
+    assert now["port"] == pg_pair["primary"]["login_port"] and now["paused"] == 0
+    rc, again = run_main(module.main, options)
+    assert rc == 0 and again["changed"] is False and "127.0.0.1:%d/postgres already" % standby in again["msg"]
