@@ -6,7 +6,8 @@ import json
 import pytest
 
 GOOD = {"db_switchover_members": ["db1", "db2"], "db_switchover_pgbouncer": {"database": "app"},
-        "db_switchover_replication": {"user": "repl", "password": "pw-secret-5"}, "db_switchover_db": {}}
+        "db_switchover_replication": {"user": "repl", "password": "pw-secret-5"}, "db_switchover_db": {},
+        "db_switchover_login": {"user": "switchover", "password": "pw-secret-5"}}
 ROWS = [
     # name, settings changed, what the refusal says
     ("no members", {"db_switchover_members": []}, "db_switchover_members must list at least two members by name"),
@@ -40,6 +41,10 @@ ROWS = [
      "db_switchover_replication must name the role the old primary streams as"),
     ("a password with a newline", {"db_switchover_replication": {"user": "repl", "password": "pw-secret-5\nx"}},
      "db_switchover_replication's password holds a control character"),
+    ("no switchover login", {"db_switchover_login": {"password": "pw-secret-5"}},
+     "missing required arguments: user found in db_switchover_login"),
+    ("a switchover login with a space", {"db_switchover_login": {"user": "switch over"}},
+     "db_switchover_login must name the role the old primary's host promotes the target as"),
 ]
 
 
@@ -71,4 +76,4 @@ def test_bad_settings_are_refused_before_anything_is_reached(refused, n, name, m
 
 
 def test_the_table_names_each_row_once():
-    assert len({row[0] for row in ROWS}) == len(ROWS) == 20
+    assert len({row[0] for row in ROWS}) == len(ROWS) == 22
