@@ -107,8 +107,8 @@ def controldata(params, run=_run):
     status, out = run([params["pg_controldata"], params["data_directory"]], 30)
     found = {key: pattern.search(out) for key, pattern in CONTROL.items()}
     if status != 0 or not all(found.values()):
-        raise OpsreadyError("pg_controldata %s: %s" % (params["data_directory"],
-                                                     _failed(["pg_controldata"], status, out)))
+        said = _failed(["pg_controldata"], status, out)
+        raise OpsreadyError("pg_controldata %s: %s" % (params["data_directory"], said))
     return {key: match.group(1) for key, match in found.items()}
 
 
