@@ -655,6 +655,11 @@ checks:
           description: For V(http) the request's latency, for V(tcp) the connect time; what O(thresholds.latency_ms)
             judges.
           type: float
+        serial:
+          description: For V(tls), the served certificate's serial number (hexadecimal, upper case); with C(sha256)
+            (its DER's SHA-256), C(not_before), C(not_after), C(days_left), C(names), C(issuer), C(subject),
+            C(trusted) and C(protocol).
+          type: str
 summary:
   description: Counts per state and the checks that are not ok.
   returned: always

@@ -228,6 +228,21 @@ def test_db_switchover_and_failover_with_no_cluster_are_refused_before_any_membe
     assert [pathlib.Path(path).name.endswith("-check.json") for path in kept["files"]] == [True]
 
 
+def test_cert_renewal_with_no_certificate_declared_is_refused_and_keeps_its_evidence(synced, tmp_path):
+    """The survey defaults in check mode, on an inventory that declares no certificate: refused first, said, and
+    the evidence kept in the stats (the report empty, nothing planned)."""
+    runner, artifacts = run_job(synced, tmp_path, "playbooks/cert_renewal.yml", survey_defaults("playbooks/cert_renewal.yml"),
+                                job_type="check")
+    finished(runner, artifacts, "failed", 2)
+    refused = "cert_renewal_certificates must list at least one certificate. Nothing was changed."
+    task, message = refusals(artifacts)[0]
+    assert task == "The certificates declared make sense (refused before anything is read or changed)"
+    assert message.endswith(refused), message
+    kept = evidence(artifacts, "cert_renewal")["data"]
+    assert (kept["result"], kept["check_mode"], kept["report"]) == ("stopped", True, [])
+    assert kept["stopped"]["error"] == refused
+
+
 def test_db_rejoin_with_its_default_members_on_an_inventory_without_them_is_refused(synced, tmp_path):
     """The rejoin's members are the job's limit or the group db: none here, so nothing runs past the check."""
     runner, artifacts = run_job(synced, tmp_path, "playbooks/db_rejoin.yml", survey_defaults("playbooks/db_rejoin.yml"))

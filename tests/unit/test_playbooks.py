@@ -14,8 +14,12 @@ PATTERNS = {"deploy": "deploy_hosts", "rollback": "rollback_hosts", "maintenance
             "db_failover": "db_failover_hosts", "db_rejoin": "db_rejoin_hosts"}
 
 
+# Runbooks that run on the controller, their hosts named in their own settings (checked against the inventory there).
+ON_THE_CONTROLLER = {"cert_renewal"}
+
+
 def test_every_runbook_playbook_is_covered():
-    assert sorted(PATTERNS) == sorted(path.stem for path in (PROJECT / "playbooks").glob("*.yml"))
+    assert sorted(set(PATTERNS) | ON_THE_CONTROLLER) == sorted(path.stem for path in (PROJECT / "playbooks").glob("*.yml"))
 
 
 @pytest.mark.parametrize("playbook", sorted(PATTERNS))

@@ -73,3 +73,33 @@ def test_the_timer_fires_inside_the_weekly_change_window():
     windows = yaml.safe_load((PROJECT / "inventories/lab/group_vars/app.yml").read_text())["maintenance_window_windows"]
     assert all(decide(windows, [], moment)["allowed"] for moment in runs), runs
     assert {moment.weekday() for moment in runs} == {2}
+
+
+CERT_SERVICE = UNITS / "opsready-cert-renewal.service"
+CERT_TIMER = UNITS / "opsready-cert-renewal.timer"
+
+
+def test_systemd_loads_the_certificate_renewal_units(tmp_path):
+    text = CERT_SERVICE.read_text().replace(EXAMPLE_ROOT + "/.venv/bin/ansible-playbook", str(ANSIBLE_PLAYBOOK))
+    (tmp_path / CERT_SERVICE.name).write_text(text.replace("WorkingDirectory=" + EXAMPLE_ROOT,
+                                                           "WorkingDirectory=%s" % PROJECT))
+    shutil.copy(CERT_TIMER, tmp_path / CERT_TIMER.name)
+    run = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / CERT_TIMER.name),
+                          str(tmp_path / CERT_SERVICE.name)], capture_output=True, text=True, check=False)
+    assert (run.returncode, run.stdout + run.stderr) == (0, "")
+
+
+def test_the_certificate_renewal_runs_daily_and_its_command_passes_the_syntax_check():
+    timer = unit(CERT_TIMER)["Timer"]
+    assert timer["Persistent"] == "true"     # a day missed is caught up: renewals have no window
+    run = subprocess.run(["systemd-analyze", "calendar", "--iterations=3", timer["OnCalendar"]],
+                         capture_output=True, text=True, check=True, env=dict(os.environ, TZ="UTC", LC_ALL="C"))
+    runs = [datetime.datetime.strptime(found, "%a %Y-%m-%d %H:%M:%S")
+            for found in re.findall(r"(?:Next elapse|Iter\. #\d+): (\w{3} [\d-]+ [\d:]+) UTC", run.stdout)]
+    assert len(runs) == 3 and {b - a for a, b in zip(runs, runs[1:])} == {datetime.timedelta(days=1)}, run.stdout
+    argv = shlex.split(unit(CERT_SERVICE)["Service"]["ExecStart"])
+    assert argv[0] == EXAMPLE_ROOT + "/.venv/bin/ansible-playbook" and "playbooks/cert_renewal.yml" in argv
+    argv[0], argv[argv.index("-i") + 1] = str(ANSIBLE_PLAYBOOK), "inventories/lab"
+    run = subprocess.run(argv + ["--syntax-check"], cwd=PROJECT, capture_output=True, text=True,
+                         env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
 import ssl
 
@@ -40,7 +41,11 @@ def probe_tls(spec, limits, budget):
             x509.DNSName)
     except x509.ExtensionNotFound:
         names = []
+    not_before = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before.replace(
+        tzinfo=datetime.timezone.utc)
     observed = {"days_left": days_left, "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "not_before": not_before.strftime("%Y-%m-%dT%H:%M:%SZ"), "serial": "%X" % cert.serial_number,
+                "sha256": hashlib.sha256(der).hexdigest(),
                 "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
                 "names": names, "trusted": trusted, "protocol": version}
     if spec.get("issuer") and not re.search(spec["issuer"], observed["issuer"]):

@@ -467,6 +467,19 @@ def test_tls_reads_an_untrusted_certificate_and_grades_its_expiry(https_server):
             result["observed"]["days_left"])]
 
 
+def test_tls_says_which_certificate_is_served_serial_fingerprint_and_lifetime(https_server):
+    import hashlib
+    import pathlib
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    cert = x509.load_pem_x509_certificate(pathlib.Path(https_server["cert"]).read_bytes())
+    observed = run_one({"name": "cert", "tls": {"host": "127.0.0.1", "port": https_server["port"],
+                                                "server_name": "localhost"}})["observed"]
+    assert observed["serial"] == "%X" % cert.serial_number
+    assert observed["sha256"] == hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    assert observed["not_before"] == cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_tls_trusted_certificate_only_grades_expiry(https_server):
     result = run_one({"name": "cert", "tls": {"host": "127.0.0.1", "port": https_server["port"],
                                               "server_name": "localhost", "ca_path": https_server["cert"],

@@ -1,0 +1,145 @@
+"""playbooks/cert_renewal.yml on the lab with its Pebble, watched from outside: what lb1 serves over TLS (serial,
+issuer) to a client polling it, the files on lb1, the evidence and the webhook sink. Nothing is mocked: the ACME
+orders are Pebble's, validated over http-01 through lb1's HAProxy and nginx."""
+import json
+import socket
+import ssl
+import subprocess
+
+import pytest
+from cryptography import x509
+from labtest import Poller, ansible_playbook, recap_changed
+
+CERT = "/etc/haproxy/certs/demo.lab.test.pem"
+DUE = "cert_renewal_days=3650"   # every certificate due: a renewal on demand
+
+
+def served(lab):
+    """The certificate lb1 serves for the public name: (serial in hex, issuer)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((lab["addresses"]["lb1"], 443), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=lab["lab_public_name"]) as tls:
+            cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+    return "%X" % cert.serial_number, cert.issuer.rfc4514_string()
+
+
+def renewal(tmp_path, *args):
+    run = ansible_playbook("playbooks/cert_renewal.yml", "-e", "cert_renewal_evidence_dir=%s" % tmp_path, *args)
+    found = sorted(tmp_path.glob("cert_renewal-*.json"))
+    return run, json.loads(found[-1].read_text()) if found else None
+
+
+def said(run):
+    return " ".join((run.stdout + run.stderr).split())
+
+
+def on_lb1(hosts, path=CERT):
+    return hosts["lb1"].file(path).content_string
+
+
+def sink(lab):
+    url = "http://%s:%s/_sink/requests" % (lab["addresses"]["sink1"], lab["lab_sink_port"])
+    entries = json.loads(subprocess.run(["curl", "-sS", url], capture_output=True, text=True, check=True).stdout)
+    return [json.loads(entry["body"]) for entry in entries if entry["path"] == "/hooks/certificates"]
+
+
+@pytest.fixture
+def trusted(lab, hosts, tmp_path):
+    """A CA bundle with the lab CA and Pebble's root (Pebble makes a new one each time it starts)."""
+    root = hosts["lb1"].run("curl -sS --fail https://acme1:15000/roots/0")
+    assert root.rc == 0, root.stderr
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(open(lab["ca_file"]).read() + "\n" + root.stdout)
+    return dict(lab, ca_file=str(bundle))
+
+
+def test_converge_renewed_the_due_certificate_over_acme_and_lb1_serves_it(lab, hosts):
+    serial, issuer = served(lab)
+    assert "Pebble" in issuer, issuer   # prepare's lab-CA certificate (10 days left) was replaced
+    file = hosts["lb1"].file(CERT)
+    assert (file.mode, file.user) == (0o600, "root") and serial in subprocess.run(
+        ["openssl", "x509", "-noout", "-serial"], input=file.content_string, capture_output=True, text=True).stdout
+    kept = hosts["lb1"].file("/var/lib/opsready/cert_renewal/previous/demo.lab.test/demo.lab.test.pem")
+    assert kept.exists and "opsready lab CA" in subprocess.run(
+        ["openssl", "x509", "-noout", "-issuer"], input=kept.content_string, capture_output=True, text=True).stdout
+
+
+def test_a_renewal_under_a_polling_client_fails_no_request(tmp_path, trusted, hosts):
+    before, dummy = served(trusted)
+    poller = Poller(trusted)
+    poller.start()
+    try:
+        run, evidence = renewal(tmp_path, "-e", DUE)
+    finally:
+        poller.stop.set()
+        poller.join()
+    assert run.returncode == 0, said(run)[-3000:]
+    after, issuer = served(trusted)
+    assert after != before and "Pebble" in issuer
+    assert evidence["result"] == "renewed: demo.lab.test" and evidence["renewed"][0]["serial"] == after
+    steps = [step["step"] for step in evidence["timeline"]]
+    assert steps == ["start", "change window", "plan", "issued", "renewed"], steps
+    print("renewal under a poller: %s" % dict(poller.codes))
+    assert poller.failures == [] and poller.codes[200] > 10, (poller.failures[:5], dict(poller.codes))
+    report = (tmp_path / sorted(p.name for p in tmp_path.glob("cert_renewal-*.md"))[-1]).read_text()
+    assert "| demo.lab.test | due |" in report and "seen served by every address" in report
+
+
+def test_a_second_run_orders_nothing_and_changes_nothing(tmp_path, lab):
+    before = served(lab)
+    run, evidence = renewal(tmp_path)
+    assert run.returncode == 0 and set(recap_changed(run.stdout).values()) == {0}, said(run)[-3000:]
+    metrics = tmp_path / "certificates.prom"
+    run, evidence = renewal(tmp_path, "-e", "cert_renewal_metrics_file=%s" % metrics)
+    assert run.returncode == 0, said(run)[-3000:]
+    assert evidence["result"] == "nothing due" and "issued" not in [s["step"] for s in evidence["timeline"]]
+    [row] = evidence["report"]
+    assert row["state"] == "ok" and row["window"] == "ok" and row["serials"] == [before[0]]
+    assert served(lab) == before
+    assert 'opsready_certificate_due{certificate="demo.lab.test"} 0' in metrics.read_text()
+    assert 'opsready_certificate_days_left{certificate="demo.lab.test"} %s' % row["days_left"] in metrics.read_text()
+
+
+def test_check_mode_says_what_would_be_renewed_and_changes_nothing(tmp_path, lab, hosts):
+    before, text = served(lab), on_lb1(hosts)
+    run, evidence = renewal(tmp_path, "--check", "-e", DUE)
+    assert run.returncode == 0, said(run)[-3000:]
+    assert evidence["result"] == "planned (check mode)" and evidence["report"][0]["state"] == "due"
+    assert "issued" not in [s["step"] for s in evidence["timeline"]]
+    assert served(lab) == before and on_lb1(hosts) == text
+
+
+def test_a_reload_that_fails_keeps_the_old_certificate_served_puts_it_back_and_tells_the_sink(tmp_path, lab, hosts):
+    before, text = served(lab), on_lb1(hosts)
+    broken = [{"name": "demo.lab.test", "names": ["demo.lab.test"], "deploy": [
+        {"host": "lb1", "path": CERT, "service": "haproxy-typo",
+         "serve": [{"address": lab["addresses"]["lb1"], "sni": "demo.lab.test"}]}]}]
+    told = len(sink(lab))
+    run, evidence = renewal(tmp_path, "-e", DUE, "-e", json.dumps({"opsready_certificates": broken}))
+    text_said = said(run)
+    assert run.returncode != 0
+    assert 'Certificate renewal stopped at "A graceful reload"' in text_said, text_said[-3000:]
+    assert "haproxy-typo" in text_said and "demo.lab.test on lb1: the previous files are back, the reload failed " \
+        "too" in text_said
+    assert served(lab) == before and on_lb1(hosts) == text      # still served, the file as it was
+    assert evidence["result"] == "stopped" and evidence["stopped"]["server"] == "lb1"
+    [note] = sink(lab)[told:]
+    assert note["event"] == "failed" and "A graceful reload" in note["text"], note
+
+
+def test_a_failed_acme_validation_changes_nothing_on_the_servers_and_tells_the_sink(tmp_path, lab, hosts):
+    before, text = served(lab), on_lb1(hosts)
+    assert hosts["lb1"].run("mkdir -p /tmp/unserved/.well-known/acme-challenge").rc == 0
+    told = len(sink(lab))
+    run, evidence = renewal(tmp_path, "-e", DUE, "-e", json.dumps(
+        {"opsready_acme_webroot": {"host": "lb1", "path": "/tmp/unserved"}}))
+    text_said = said(run)
+    assert run.returncode != 0
+    assert 'Certificate renewal stopped at "The CA validates them and issues the certificate"' in text_said, \
+        text_said[-3000:]
+    assert "nothing was deployed to any server" in text_said
+    assert served(lab) == before and on_lb1(hosts) == text
+    assert hosts["lb1"].run("ls -A /tmp/unserved/.well-known/acme-challenge").stdout.strip() == ""   # answers removed
+    [note] = sink(lab)[told:]
+    assert note["event"] == "failed" and "validates" in note["text"]

@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: opsready.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils is PRIVATE to opsready.runbooks: it may change without notice.
+"""Certificate renewal, planned: the certificates declared (each once: its names, its key, where it is deployed and
+who serves it), whether each is due from what its servers serve, the expiry report and its Prometheus metrics. Pure
+functions of their inputs; the runbook (role cert_renewal) reads the servers and orders over ACME."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+DNS = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}")
+PATH = re.compile(r"/[A-Za-z0-9_.+@/-]{1,4095}")
+FORMATS = {"haproxy": {"validate": ["haproxy", "-c", "-f", "/etc/haproxy/haproxy.cfg"], "service": "haproxy"},
+           "nginx": {"validate": ["nginx", "-t"], "service": "nginx"}}
+KEY_TYPES = ("ecdsa", "rsa")
+ALERT_DAYS, REVIEW_DAYS = 21, 45
+
+
+def certificates(declared, renew_days=30, inventory=None):
+    """The declared certificates, checked and with their defaults: [{name, names, key_type, rotate_key, deploy:
+    [{host, format, path (haproxy) or cert_path and key_path (nginx), owner, group, validate, service, serve:
+    [{address, port, sni}]}]}]. inventory: the host names a deployment may name (none: not checked). Every problem at
+    once, before anything is read."""
+    problems = []
+    if isinstance(renew_days, bool) or not isinstance(renew_days, (int, float)) or not 0 <= renew_days <= 3650:
+        problems.append("cert_renewal_days must be a number of days from 0 to 3650, got %r" % (renew_days,))
+    if not isinstance(declared, list) or not declared:
+        raise OpsreadyError("cert_renewal_certificates must list at least one certificate. Nothing was changed.",
+                            step=True)
+    found, seen = [], set()
+    for n, cert in enumerate(declared):
+        where = "certificate %d" % (n + 1)
+        if not isinstance(cert, dict):
+            problems.append("%s must be a dict (name, names, deploy)" % where)
+            continue
+        name = cert.get("name")
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            problems.append("%s: name must be letters, digits, _ . - (at most 64, a file name), got %r" % (where, name))
+            continue
+        where = "certificate %s" % name
+        if name in seen:
+            problems.append("%s is declared twice" % where)
+        seen.add(name)
+        names = cert.get("names") or [name]
+        bad = [x for x in names if not isinstance(x, str) or not DNS.fullmatch(x)]
+        if not isinstance(names, list) or bad:
+            problems.append("%s: names must be DNS names (no wildcard: http-01 cannot prove one), got %r"
+                            % (where, bad or names))
+        key_type = cert.get("key_type", "ecdsa")
+        if key_type not in KEY_TYPES:
+            problems.append("%s: key_type must be one of %s, got %r" % (where, ", ".join(KEY_TYPES), key_type))
+        deploys = cert.get("deploy")
+        if not isinstance(deploys, list) or not deploys:
+            problems.append("%s: deploy must list where it is deployed (host, format, path, serve)" % where)
+            deploys = []
+        checked = [_deployment(where, d, names, problems) for d in deploys]
+        unknown = sorted({d.get("host") for d in checked if inventory is not None and d.get("host") not in inventory})
+        if unknown:
+            problems.append("%s: deploy names %s, not in the inventory" % (where, ", ".join(map(str, unknown))))
+        found.append({"name": name, "names": names, "key_type": key_type, "rotate_key": bool(cert.get("rotate_key")),
+                      "deploy": checked})
+    if problems:
+        raise OpsreadyError("%s. Nothing was changed." % "; ".join(problems), step=True)
+    return found
+
+
+def _deployment(where, deploy, names, problems):
+    if not isinstance(deploy, dict):
+        problems.append("%s: each deploy entry is a dict" % where)
+        return {}
+    host, form = deploy.get("host"), deploy.get("format", "haproxy")
+    where = "%s on %s" % (where, host)
+    if not isinstance(host, str) or not HOST.fullmatch(host):
+        problems.append("%s: host must be an inventory host, got %r" % (where, host))
+    if form not in FORMATS:
+        problems.append("%s: format must be haproxy (one PEM: certificate, chain, key) or nginx (certificate with its "
+                        "chain, and key apart), got %r" % (where, form))
+        form = "haproxy"
+    paths = ["path"] if form == "haproxy" else ["cert_path", "key_path"]
+    for key in paths:
+        if not isinstance(deploy.get(key), str) or not PATH.fullmatch(deploy[key]) or "/../" in deploy[key] + "/":
+            problems.append("%s: %s must be an absolute path (letters, digits, _ . + @ - /), got %r"
+                            % (where, key, deploy.get(key)))
+    validate = deploy.get("validate", FORMATS[form]["validate"])
+    if not isinstance(validate, list) or not validate or not all(isinstance(w, str) and w for w in validate):
+        problems.append("%s: validate must be a command as a list of words, got %r" % (where, validate))
+    serves = deploy.get("serve") or [{}]
+    checked = []
+    for serve in serves if isinstance(serves, list) else [None]:
+        if not isinstance(serve, dict):
+            problems.append("%s: serve lists {address, port, sni}" % where)
+            continue
+        address, port, sni = serve.get("address", host), serve.get("port", 443), serve.get("sni", names[0] if names else None)
+        if not isinstance(address, str) or not HOST.fullmatch(address):
+            problems.append("%s: serve address must be a host name or address, got %r" % (where, address))
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            problems.append("%s: serve port must be from 1 to 65535, got %r" % (where, port))
+        if not isinstance(sni, str) or not DNS.fullmatch(sni):
+            problems.append("%s: serve sni must be a DNS name, got %r" % (where, sni))
+        checked.append({"address": address, "port": port, "sni": sni})
+    result = {"host": host, "format": form, "owner": deploy.get("owner", "root"), "group": deploy.get("group", "root"),
+              "validate": validate, "service": deploy.get("service", FORMATS[form]["service"]), "serve": checked}
+    result.update({key: deploy.get(key) for key in paths})
+    return result
+
+
+def _time(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+
+
+def due(observed, names, now, renew_days=30, fraction=1.0 / 3):
+    """Whether a served certificate (the tls check's observed: not_before, not_after, names) is due: fewer than
+    renew_days days left, less than `fraction` of its lifetime left, or names it does not cover. {due, why,
+    days_left}."""
+    not_after, not_before = _time(observed["not_after"]), _time(observed["not_before"])
+    left = (not_after - now).total_seconds()
+    lifetime = max(1.0, (not_after - not_before).total_seconds())
+    days_left = round(left / 86400, 1)
+    served = observed.get("names") or []
+    missing = [n for n in names if not any(_covers(p, n) for p in served)]
+    if left <= 0:
+        return {"due": True, "why": "expired on %s" % observed["not_after"], "days_left": days_left}
+    if missing:
+        return {"due": True, "why": "does not cover %s" % ", ".join(missing), "days_left": days_left}
+    if days_left < renew_days:
+        return {"due": True, "why": "%s days left, fewer than %s" % (_num(days_left), _num(renew_days)),
+                "days_left": days_left}
+    if left < lifetime * fraction:
+        return {"due": True, "why": "%s days left, less than a third of its %s-day lifetime" % (
+            _num(days_left), _num(round(lifetime / 86400, 1))), "days_left": days_left}
+    return {"due": False, "why": "%s days left (renewed below %s, or a third of its %s-day lifetime)" % (
+        _num(days_left), _num(renew_days), _num(round(lifetime / 86400, 1))), "days_left": days_left}
+
+
+def plan(declared, results, now=None, renew_days=30):
+    """Each certificate's state from the tls checks of its servers (health_check's checks, named
+    '<certificate>@<address>:<port>'): {certificates: [{name, due, state, why, days_left, not_after, serials,
+    window, servers}], due: [names], unknown: [names], text}. A certificate whose server could not be read is
+    'unknown' (not ordered: what it serves is not known); one server due makes it due."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    by_name = {r.get("name"): r for r in results or ()}
+    rows = []
+    for cert in declared:
+        servers, reasons, unreadable = [], [], []
+        for deploy in cert["deploy"]:
+            for serve in deploy["serve"]:
+                key = check_name(cert["name"], serve)
+                result = by_name.get(key) or {}
+                observed = result.get("observed") or {}
+                if not observed.get("not_after"):
+                    unreadable.append("%s:%s (%s)" % (serve["address"], serve["port"], result.get("reason") or "not read"))
+                    continue
+                verdict = due(observed, cert["names"], now, renew_days)
+                servers.append(dict(verdict, address="%s:%s" % (serve["address"], serve["port"]), host=deploy["host"],
+                                    serial=observed.get("serial"), sha256=observed.get("sha256"),
+                                    not_after=observed["not_after"], issuer=observed.get("issuer")))
+        soonest = min(servers, key=lambda s: s["days_left"]) if servers else None
+        is_due = any(s["due"] for s in servers)
+        state = "unknown" if unreadable else "due" if is_due else "ok"
+        why = ("cannot read %s" % ", ".join(unreadable)) if unreadable else \
+            "; ".join(sorted({"%s: %s" % (s["address"], s["why"]) for s in servers if s["due"]})) if is_due else \
+            soonest["why"]
+        days = soonest["days_left"] if soonest else None
+        rows.append({"name": cert["name"], "due": is_due and not unreadable, "state": state, "why": why,
+                     "days_left": days, "not_after": soonest["not_after"] if soonest else None,
+                     "serials": sorted({s["serial"] for s in servers}), "window": window(days), "servers": servers})
+    due_names = [r["name"] for r in rows if r["due"]]
+    unknown = [r["name"] for r in rows if r["state"] == "unknown"]
+    text = "; ".join("%s: %s (%s)" % (r["name"], r["state"], r["why"]) for r in rows)
+    return {"certificates": rows, "due": due_names, "unknown": unknown, "text": text}
+
+
+def check_name(name, serve):
+    return "%s@%s:%s" % (name, serve["address"], serve["port"])
+
+
+def checks(declared):
+    """The health_check tls checks that read what every server serves (concurrently, one run)."""
+    return [{"name": check_name(cert["name"], serve),
+             "tls": {"host": serve["address"], "port": serve["port"], "server_name": serve["sni"],
+                     "validate_certs": False}}
+            for cert in declared for deploy in cert["deploy"] for serve in deploy["serve"]]
+
+
+def window(days):
+    """The weekly review's windows: expired, alert (within 21 days), review (within 45), ok; unknown."""
+    if days is None:
+        return "unknown"
+    return "expired" if days <= 0 else "alert" if days <= ALERT_DAYS else "review" if days <= REVIEW_DAYS else "ok"
+
+
+def metrics(report):
+    """Prometheus textfile metrics of the expiry report (plan()'s certificates)."""
+    lines = ["# HELP opsready_certificate_days_left Days until the certificate expires, the soonest of its servers.",
+             "# TYPE opsready_certificate_days_left gauge"]
+    for row in report:
+        if row.get("days_left") is not None:
+            lines.append('opsready_certificate_days_left{certificate="%s"} %s' % (_label(row["name"]), row["days_left"]))
+    lines += ["# HELP opsready_certificate_due Whether the certificate is due for renewal (1), or could not be read (-1).",
+              "# TYPE opsready_certificate_due gauge"]
+    for row in report:
+        value = -1 if row.get("state") == "unknown" else 1 if row.get("due") else 0
+        lines.append('opsready_certificate_due{certificate="%s"} %d' % (_label(row["name"]), value))
+    return "\n".join(lines) + "\n"
+
+
+def _label(value):
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _covers(pattern, name):
+    pattern, name = pattern.lower(), name.lower()
+    if pattern.startswith("*."):
+        return name.count(".") == pattern.count(".") and name.endswith(pattern[1:])
+    return pattern == name
+
+
+def _num(value):
+    return ("%.1f" % value).rstrip("0").rstrip(".")

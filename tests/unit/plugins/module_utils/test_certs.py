@@ -1,0 +1,169 @@
+"""Certificate renewal's planning as pure functions: the declaration checked with its defaults (a bad-input table),
+due or not (days left, a third of the lifetime, names, expired), the plan from tls check results (a server that
+cannot be read is unknown, never ordered), the review windows and the Prometheus metrics."""
+import datetime
+
+import pytest
+from ansible_collections.opsready.runbooks.plugins.module_utils import _certs
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+
+NOW = datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.timezone.utc)
+DEMO = {"name": "demo.lab.test", "deploy": [{"host": "lb1", "path": "/etc/haproxy/certs/demo.lab.test.pem"}]}
+
+
+def test_a_declaration_gets_its_defaults():
+    [cert] = _certs.certificates([DEMO])
+    assert cert == {"name": "demo.lab.test", "names": ["demo.lab.test"], "key_type": "ecdsa", "rotate_key": False,
+                    "deploy": [{"host": "lb1", "format": "haproxy", "path": "/etc/haproxy/certs/demo.lab.test.pem",
+                                "owner": "root", "group": "root", "service": "haproxy",
+                                "validate": ["haproxy", "-c", "-f", "/etc/haproxy/haproxy.cfg"],
+                                "serve": [{"address": "lb1", "port": 443, "sni": "demo.lab.test"}]}]}
+
+
+def test_nginx_keeps_the_key_apart():
+    [cert] = _certs.certificates([{"name": "api", "names": ["api.example.com"], "deploy": [
+        {"host": "web1", "format": "nginx", "cert_path": "/etc/nginx/tls/api.crt", "key_path": "/etc/nginx/tls/api.key",
+         "serve": [{"address": "10.0.0.5", "port": 8443}]}]}])
+    deploy = cert["deploy"][0]
+    assert (deploy["cert_path"], deploy["key_path"], deploy["validate"], deploy["service"]) == (
+        "/etc/nginx/tls/api.crt", "/etc/nginx/tls/api.key", ["nginx", "-t"], "nginx")
+    assert deploy["serve"] == [{"address": "10.0.0.5", "port": 8443, "sni": "api.example.com"}]
+
+
+def deploy(**changed):
+    return [dict(DEMO, deploy=[dict(DEMO["deploy"][0], **changed)])]
+
+
+BAD = [
+    ("nothing declared", [], "cert_renewal_certificates must list at least one certificate"),
+    ("not a list", {"name": "x"}, "cert_renewal_certificates must list at least one certificate"),
+    ("a name with a slash", [dict(DEMO, name="../etc")], "name must be letters, digits, _ . - (at most 64"),
+    ("a name twice", [DEMO, DEMO], "certificate demo.lab.test is declared twice"),
+    ("a wildcard", [dict(DEMO, names=["*.lab.test"])], "names must be DNS names (no wildcard"),
+    ("a name with a space", [dict(DEMO, names=["demo lab"])], "names must be DNS names"),
+    ("a name with a newline", [dict(DEMO, names=["demo.lab.test\n"])], "names must be DNS names"),
+    ("a key type", [dict(DEMO, key_type="dsa")], "key_type must be one of ecdsa, rsa, got 'dsa'"),
+    ("no deploy", [dict(DEMO, deploy=[])], "deploy must list where it is deployed"),
+    ("a relative path", deploy(path="certs/demo.pem"), "path must be an absolute path"),
+    ("a path that climbs", deploy(path="/etc/haproxy/../shadow"), "path must be an absolute path"),
+    ("a path with a space", deploy(path="/etc/haproxy/my cert.pem"), "path must be an absolute path"),
+    ("nginx without a key path", deploy(format="nginx", cert_path="/etc/nginx/a.crt"), "key_path must be an absolute"),
+    ("a format", deploy(format="apache"), "format must be haproxy (one PEM"),
+    ("a host with a space", deploy(host="lb 1"), "host must be an inventory host"),
+    ("a validate string", deploy(validate="haproxy -c"), "validate must be a command as a list of words"),
+    ("port 0", deploy(serve=[{"port": 0}]), "serve port must be from 1 to 65535, got 0"),
+    ("a port as text", deploy(serve=[{"port": "443"}]), "serve port must be from 1 to 65535, got '443'"),
+    ("an sni with a space", deploy(serve=[{"sni": "a b"}]), "serve sni must be a DNS name"),
+    ("a negative threshold", None, "cert_renewal_days must be a number of days from 0 to 3650, got -1"),
+]
+
+
+@pytest.mark.parametrize("declared, message", [(row[1], row[2]) for row in BAD], ids=[row[0] for row in BAD])
+def test_bad_declarations_are_refused_before_anything_is_read(declared, message):
+    with pytest.raises(OpsreadyError) as caught:
+        if declared is None:
+            _certs.certificates([DEMO], renew_days=-1)
+        else:
+            _certs.certificates(declared)
+    assert message in str(caught.value) and str(caught.value).endswith("Nothing was changed.")
+    assert caught.value.result["step"] is True
+
+
+def test_a_host_not_in_the_inventory_is_refused():
+    with pytest.raises(OpsreadyError, match="certificate demo.lab.test: deploy names lb1, not in the inventory"):
+        _certs.certificates([DEMO], inventory=["lb2", "app1"])
+    assert _certs.certificates([DEMO], inventory=["lb1"])[0]["deploy"][0]["host"] == "lb1"
+
+
+def test_every_problem_is_said_at_once():
+    with pytest.raises(OpsreadyError) as caught:
+        _certs.certificates([dict(DEMO, key_type="dsa", names=["a b"])], renew_days=4000)
+    assert str(caught.value).count("; ") == 3   # the names, the key type, and the sni (the first name)
+
+
+def test_the_table_is_as_long_as_we_say():
+    assert len({row[0] for row in BAD}) == len(BAD) == 20
+
+
+def served(days_left, lifetime_days=90, names=("demo.lab.test",), serial="1A"):
+    not_after = NOW + datetime.timedelta(days=days_left)
+    return {"not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "serial": serial, "sha256": "ab",
+            "not_before": (not_after - datetime.timedelta(days=lifetime_days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "names": list(names), "issuer": "CN=Pebble Intermediate CA"}
+
+
+@pytest.mark.parametrize("observed, due, why", [
+    (served(60), False, "60 days left (renewed below 30, or a third of its 90-day lifetime)"),
+    (served(29.5), True, "29.5 days left, fewer than 30"),
+    (served(200, lifetime_days=365), False, "200 days left"),
+    (served(200, lifetime_days=900), True, "200 days left, less than a third of its 900-day lifetime"),
+    (served(0.5, lifetime_days=1), False, "0.5 days left"),       # with renew_days 0: a third of a day is left
+    (served(-1), True, "expired on 2026-11-26T12:00:00Z"),
+    (served(60, names=["other.lab.test"]), True, "does not cover demo.lab.test"),
+    (served(60, names=["*.lab.test"]), False, "60 days left"),
+])
+def test_due_or_not(observed, due, why):
+    verdict = _certs.due(observed, ["demo.lab.test"], NOW, renew_days=0 if observed["not_after"].startswith(
+        "2026-11-28") else 30)
+    assert verdict["due"] is due and verdict["why"].startswith(why), verdict
+
+
+def result(name, observed=None, reason="certificate valid"):
+    return {"name": name, "observed": observed or {}, "reason": reason}
+
+
+TWO = _certs.certificates([dict(DEMO, deploy=[dict(DEMO["deploy"][0], serve=[{"address": "10.0.0.10"},
+                                                                             {"address": "10.0.0.11"}])])])
+
+
+def test_one_server_due_makes_the_certificate_due_and_the_soonest_is_reported():
+    plan = _certs.plan(TWO, [result("demo.lab.test@10.0.0.10:443", served(80, serial="A1")),
+                             result("demo.lab.test@10.0.0.11:443", served(10, serial="B2"))], NOW)
+    [row] = plan["certificates"]
+    assert plan["due"] == ["demo.lab.test"] and row["state"] == "due" and row["days_left"] == 10.0
+    assert row["why"] == "10.0.0.11:443: 10 days left, fewer than 30" and row["serials"] == ["A1", "B2"]
+    assert row["window"] == "alert" and plan["text"].startswith("demo.lab.test: due (10.0.0.11:443: 10 days left")
+
+
+def test_a_server_that_cannot_be_read_is_unknown_and_never_ordered():
+    plan = _certs.plan(TWO, [result("demo.lab.test@10.0.0.10:443", served(10)),
+                             result("demo.lab.test@10.0.0.11:443", reason="connection refused")], NOW)
+    [row] = plan["certificates"]
+    assert plan["due"] == [] and plan["unknown"] == ["demo.lab.test"] and row["state"] == "unknown"
+    assert row["why"] == "cannot read 10.0.0.11:443 (connection refused)"
+    plan = _certs.plan(TWO, [], NOW)
+    assert plan["unknown"] == ["demo.lab.test"] and plan["certificates"][0]["window"] == "unknown"
+
+
+def test_not_due_is_said_with_the_days_left():
+    plan = _certs.plan(TWO, [result("demo.lab.test@10.0.0.10:443", served(50)),
+                             result("demo.lab.test@10.0.0.11:443", served(50))], NOW)
+    assert plan["due"] == [] and plan["certificates"][0]["state"] == "ok"
+    assert plan["certificates"][0]["window"] == "ok" and plan["certificates"][0]["why"].startswith("50 days left")
+
+
+@pytest.mark.parametrize("days, window", [(None, "unknown"), (-2, "expired"), (0, "expired"), (21, "alert"),
+                                          (21.1, "review"), (45, "review"), (46, "ok")])
+def test_the_review_windows(days, window):
+    assert _certs.window(days) == window
+
+
+def test_the_checks_read_every_server_untrusted_too():
+    assert _certs.checks(TWO) == [
+        {"name": "demo.lab.test@10.0.0.10:443", "tls": {"host": "10.0.0.10", "port": 443,
+                                                       "server_name": "demo.lab.test", "validate_certs": False}},
+        {"name": "demo.lab.test@10.0.0.11:443", "tls": {"host": "10.0.0.11", "port": 443,
+                                                       "server_name": "demo.lab.test", "validate_certs": False}}]
+
+
+def test_metrics_in_the_textfile_format():
+    rows = [{"name": "demo.lab.test", "days_left": 12.5, "due": True, "state": "due"},
+            {"name": 'odd"name', "days_left": None, "due": False, "state": "unknown"}]
+    assert _certs.metrics(rows).splitlines() == [
+        "# HELP opsready_certificate_days_left Days until the certificate expires, the soonest of its servers.",
+        "# TYPE opsready_certificate_days_left gauge",
+        'opsready_certificate_days_left{certificate="demo.lab.test"} 12.5',
+        "# HELP opsready_certificate_due Whether the certificate is due for renewal (1), or could not be read (-1).",
+        "# TYPE opsready_certificate_due gauge",
+        'opsready_certificate_due{certificate="demo.lab.test"} 1',
+        'opsready_certificate_due{certificate="odd\\"name"} -1']
