@@ -73,6 +73,8 @@ app-local ansible_connection=local ansible_python_interpreter={python}
 
 [all:vars]
 opsready_evidence_dir={evidence}
+opsready_acme={{"directory": "https://127.0.0.1:9/dir", "host": "app-local", "state_dir": "/tmp/opsready-acme"}}
+opsready_acme_webroot={{"host": "app-local", "path": "/tmp/opsready-webroot"}}
 
 [app:vars]
 rollback_db={{"login_host": "127.0.0.1", "login_port": 9}}
