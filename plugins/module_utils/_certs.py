@@ -139,13 +139,17 @@ def due(observed, names, now, renew_days=30, fraction=1.0 / 3):
         _num(days_left), _num(renew_days), _num(round(lifetime / 86400, 1))), "days_left": days_left}
 
 
-def plan(declared, results, now=None, renew_days=30):
+def plan(declared, results, now=None, renew_days=30, on_disk=None):
     """Each certificate's state from the tls checks of its servers (health_check's checks, named
-    '<certificate>@<address>:<port>'): {certificates: [{name, due, state, why, days_left, not_after, serials,
-    window, servers}], due: [names], unknown: [names], text}. A certificate whose server could not be read is
-    'unknown' (not ordered: what it serves is not known); one server due makes it due."""
+    '<certificate>@<address>:<port>') and, given on_disk (x509_certificate_info's results looped over
+    `declared | subelements('deploy')`), the certificate each server's file holds: {certificates: [{name, due,
+    state, why, days_left, not_after, serials, window, servers, files}], due: [names], unknown: [names], stale:
+    [names], text}. A certificate whose server could not be read is 'unknown' (not ordered: what it serves is not
+    known); one server due makes it due; one not due whose server serves another certificate than its file holds is
+    'stale' (a reload that did not happen: nothing to order)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     by_name = {r.get("name"): r for r in results or ()}
+    files = _files(on_disk)
     rows = []
     for cert in declared:
         servers, reasons, unreadable = [], [], []
@@ -163,18 +167,36 @@ def plan(declared, results, now=None, renew_days=30):
                                     not_after=observed["not_after"], issuer=observed.get("issuer")))
         soonest = min(servers, key=lambda s: s["days_left"]) if servers else None
         is_due = any(s["due"] for s in servers)
-        state = "unknown" if unreadable else "due" if is_due else "ok"
+        held = files.get(cert["name"], {})
+        stale = sorted("%s serves %s, its file holds %s" % (s["host"], s["serial"], held[s["host"]])
+                       for s in servers if held.get(s["host"]) and s["serial"] != held[s["host"]])
+        state = "unknown" if unreadable else "due" if is_due else "stale" if stale else "ok"
         why = ("cannot read %s" % ", ".join(unreadable)) if unreadable else \
             "; ".join(sorted({"%s: %s" % (s["address"], s["why"]) for s in servers if s["due"]})) if is_due else \
-            soonest["why"]
+            "%s: reload it (nothing to order)" % "; ".join(stale) if stale else soonest["why"]
         days = soonest["days_left"] if soonest else None
         rows.append({"name": cert["name"], "due": is_due and not unreadable, "state": state, "why": why,
                      "days_left": days, "not_after": soonest["not_after"] if soonest else None,
-                     "serials": sorted({s["serial"] for s in servers}), "window": window(days), "servers": servers})
+                     "serials": sorted({s["serial"] for s in servers}), "window": window(days), "servers": servers,
+                     "files": held})
     due_names = [r["name"] for r in rows if r["due"]]
-    unknown = [r["name"] for r in rows if r["state"] == "unknown"]
     text = "; ".join("%s: %s (%s)" % (r["name"], r["state"], r["why"]) for r in rows)
-    return {"certificates": rows, "due": due_names, "unknown": unknown, "text": text}
+    return {"certificates": rows, "due": due_names, "unknown": [r["name"] for r in rows if r["state"] == "unknown"],
+            "stale": [r["name"] for r in rows if r["state"] == "stale"], "text": text}
+
+
+def _files(on_disk):
+    """{certificate: {host: serial in hex, or what stopped it being read}} from x509_certificate_info's results."""
+    held = {}
+    for result in on_disk or ():
+        try:
+            cert, deploy = result["item"]
+        except (KeyError, TypeError, ValueError):
+            raise OpsreadyError("on_disk: each result's item is (certificate, deployment), as subelements('deploy') "
+                                "makes them")
+        serial = result.get("serial_number")
+        held.setdefault(cert["name"], {})[deploy["host"]] = "%X" % serial if isinstance(serial, int) else None
+    return held
 
 
 def check_name(name, serve):

@@ -34,6 +34,12 @@ def said(run):
     return " ".join((run.stdout + run.stderr).split())
 
 
+def openssl(pem, what):
+    """What openssl x509 says of the first certificate in a PEM text (-serial, -issuer)."""
+    return subprocess.run(["openssl", "x509", "-noout", what], input=pem, capture_output=True, text=True,
+                          check=True).stdout
+
+
 def on_lb1(hosts, path=CERT):
     return hosts["lb1"].file(path).content_string
 
@@ -58,11 +64,9 @@ def test_converge_renewed_the_due_certificate_over_acme_and_lb1_serves_it(lab, h
     serial, issuer = served(lab)
     assert "Pebble" in issuer, issuer   # prepare's lab-CA certificate (10 days left) was replaced
     file = hosts["lb1"].file(CERT)
-    assert (file.mode, file.user) == (0o600, "root") and serial in subprocess.run(
-        ["openssl", "x509", "-noout", "-serial"], input=file.content_string, capture_output=True, text=True).stdout
+    assert (file.mode, file.user) == (0o600, "root") and serial in openssl(file.content_string, "-serial")
     kept = hosts["lb1"].file("/var/lib/opsready/cert_renewal/previous/demo.lab.test/demo.lab.test.pem")
-    assert kept.exists and "opsready lab CA" in subprocess.run(
-        ["openssl", "x509", "-noout", "-issuer"], input=kept.content_string, capture_output=True, text=True).stdout
+    assert kept.exists and "opsready lab CA" in openssl(kept.content_string, "-issuer")
 
 
 def test_a_renewal_under_a_polling_client_fails_no_request(tmp_path, trusted, hosts):
@@ -143,3 +147,22 @@ def test_a_failed_acme_validation_changes_nothing_on_the_servers_and_tells_the_s
     assert hosts["lb1"].run("ls -A /tmp/unserved/.well-known/acme-challenge").stdout.strip() == ""   # answers removed
     [note] = sink(lab)[told:]
     assert note["event"] == "failed" and "validates" in note["text"]
+
+
+def test_a_file_the_server_was_not_reloaded_with_is_said_and_nothing_is_ordered(tmp_path, lab, hosts):
+    """The failure renewal tools hide: a new certificate on disk, the old one still served (no reload)."""
+    before, text = served(lab), on_lb1(hosts)
+    issued = "/var/lib/opsready/acme/demo.lab.test"   # the last certificate issued (the failed reload's, never served)
+    assert hosts["lb1"].run("cat %s/cert.pem %s/chain.pem %s/privkey.pem > %s" % (issued, issued, issued, CERT)).rc == 0
+    assert on_lb1(hosts) != text   # on disk only: HAProxy not reloaded
+    try:
+        run, evidence = renewal(tmp_path)
+    finally:
+        restore = subprocess.run(["podman", "exec", "-i", "lb1", "sh", "-c", "cat > %s" % CERT], input=text,
+                                 capture_output=True, text=True, check=False)
+    assert restore.returncode == 0 and on_lb1(hosts) == text
+    text_said = said(run)
+    assert run.returncode != 0 and "lb1 serves %s, its file holds " % before[0] in text_said, text_said[-3000:]
+    assert "reload it (nothing to order). Not renewed" in text_said
+    assert evidence["report"][0]["state"] == "stale" and "issued" not in [s["step"] for s in evidence["timeline"]]
+    assert served(lab) == before

@@ -149,11 +149,10 @@ def test_the_review_windows(days, window):
 
 
 def test_the_checks_read_every_server_untrusted_too():
+    tls = {"port": 443, "server_name": "demo.lab.test", "validate_certs": False}
     assert _certs.checks(TWO) == [
-        {"name": "demo.lab.test@10.0.0.10:443", "tls": {"host": "10.0.0.10", "port": 443,
-                                                       "server_name": "demo.lab.test", "validate_certs": False}},
-        {"name": "demo.lab.test@10.0.0.11:443", "tls": {"host": "10.0.0.11", "port": 443,
-                                                       "server_name": "demo.lab.test", "validate_certs": False}}]
+        {"name": "demo.lab.test@10.0.0.10:443", "tls": dict(tls, host="10.0.0.10")},
+        {"name": "demo.lab.test@10.0.0.11:443", "tls": dict(tls, host="10.0.0.11")}]
 
 
 def test_metrics_in_the_textfile_format():
@@ -167,3 +166,24 @@ def test_metrics_in_the_textfile_format():
         "# TYPE opsready_certificate_due gauge",
         'opsready_certificate_due{certificate="demo.lab.test"} 1',
         'opsready_certificate_due{certificate="odd\\"name"} -1']
+
+
+def disk(cert, host, serial=None):
+    return {"item": [cert, {"host": host}], "serial_number": serial} if serial is not None else \
+        {"item": [cert, {"host": host}], "failed": True, "msg": "no such file"}
+
+
+def test_a_server_that_serves_another_certificate_than_its_file_holds_is_stale_and_not_ordered():
+    [cert] = _certs.certificates([DEMO])
+    results = [result("demo.lab.test@lb1:443", served(60, serial="1A"))]
+    plan = _certs.plan([cert], results, NOW, on_disk=[disk(cert, "lb1", 0x2B)])
+    [row] = plan["certificates"]
+    assert plan["stale"] == ["demo.lab.test"] and plan["due"] == [] and row["state"] == "stale"
+    assert row["why"] == "lb1 serves 1A, its file holds 2B: reload it (nothing to order)" and row["files"] == {"lb1": "2B"}
+    assert _certs.plan([cert], results, NOW, on_disk=[disk(cert, "lb1", 0x1A)])["certificates"][0]["state"] == "ok"
+    assert _certs.plan([cert], results, NOW, on_disk=[disk(cert, "lb1")])["certificates"][0]["state"] == "ok"
+    due = _certs.plan([cert], [result("demo.lab.test@lb1:443", served(5, serial="1A"))], NOW,
+                      on_disk=[disk(cert, "lb1", 0x2B)])
+    assert due["due"] == ["demo.lab.test"] and due["stale"] == []   # due: the renewal writes and reloads anyway
+    with pytest.raises(OpsreadyError, match="on_disk: each result's item is"):
+        _certs.plan([cert], results, NOW, on_disk=[{"serial_number": 1}])
