@@ -58,4 +58,5 @@ class FilterModule:
         return {"cert_renewal_certificates": as_filter("cert_renewal_certificates", "_certs", "certificates"),
                 "cert_renewal_checks": as_filter("cert_renewal_checks", "_certs", "checks"),
                 "cert_renewal_plan": as_filter("cert_renewal_plan", "_certs", "plan"),
-                "cert_renewal_metrics": as_filter("cert_renewal_metrics", "_certs", "metrics")}
+                "cert_renewal_metrics": as_filter("cert_renewal_metrics", "_certs", "metrics"),
+                "cert_renewal_served": as_filter("cert_renewal_served", "_certs", "served_text")}

@@ -14,13 +14,32 @@ import re
 from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-DNS = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+DNS = re.compile(r"(?=.{1,253}$)%s(\.%s)*" % (LABEL, LABEL))
 HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}")
-PATH = re.compile(r"/[A-Za-z0-9_.+@/-]{1,4095}")
-FORMATS = {"haproxy": {"validate": ["haproxy", "-c", "-f", "/etc/haproxy/haproxy.cfg"], "service": "haproxy"},
-           "nginx": {"validate": ["nginx", "-t"], "service": "nginx"}}
+PATH = re.compile(r"/[A-Za-z0-9_.+@/-]{0,4094}[A-Za-z0-9_.+@-]")
+ACCOUNT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+SERVICE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9@_.:-]{0,199}")
+FORMATS = {"haproxy": {"validate": ["haproxy", "-c", "-f", "/etc/haproxy/haproxy.cfg"], "service": "haproxy",
+                       "paths": ["path"]},
+           "nginx": {"validate": ["nginx", "-t"], "service": "nginx", "paths": ["cert_path", "key_path"]}}
+CERT_KEYS = {"name", "names", "key_type", "rotate_key", "deploy"}
+DEPLOY_KEYS = {"host", "format", "path", "cert_path", "key_path", "owner", "group", "validate", "service", "serve"}
+SERVE_KEYS = {"address", "port", "sni"}
 KEY_TYPES = ("ecdsa", "rsa")
 ALERT_DAYS, REVIEW_DAYS = 21, 45
+
+
+def _days(value):
+    """A number of days given as a number or as its text (-e key=value gives text); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, (int, float)) else None
 
 
 def certificates(declared, renew_days=30, inventory=None):
@@ -29,12 +48,13 @@ def certificates(declared, renew_days=30, inventory=None):
     [{address, port, sni}]}]}]. inventory: the host names a deployment may name (none: not checked). Every problem at
     once, before anything is read."""
     problems = []
-    if isinstance(renew_days, bool) or not isinstance(renew_days, (int, float)) or not 0 <= renew_days <= 3650:
+    days = _days(renew_days)
+    if days is None or not 0 <= days <= 3650:
         problems.append("cert_renewal_days must be a number of days from 0 to 3650, got %r" % (renew_days,))
     if not isinstance(declared, list) or not declared:
         raise OpsreadyError("cert_renewal_certificates must list at least one certificate. Nothing was changed.",
                             step=True)
-    found, seen = [], set()
+    found, seen, files = [], set(), {}
     for n, cert in enumerate(declared):
         where = "certificate %d" % (n + 1)
         if not isinstance(cert, dict):
@@ -45,17 +65,21 @@ def certificates(declared, renew_days=30, inventory=None):
             problems.append("%s: name must be letters, digits, _ . - (at most 64, a file name), got %r" % (where, name))
             continue
         where = "certificate %s" % name
+        _unknown_keys(where, cert, CERT_KEYS, problems)
         if name in seen:
             problems.append("%s is declared twice" % where)
         seen.add(name)
-        names = cert.get("names") or [name]
-        bad = [x for x in names if not isinstance(x, str) or not DNS.fullmatch(x)]
-        if not isinstance(names, list) or bad:
-            problems.append("%s: names must be DNS names (no wildcard: http-01 cannot prove one), got %r"
-                            % (where, bad or names))
+        names = cert.get("names") if cert.get("names") is not None else [name]
+        if not isinstance(names, list) or not names or not all(_dns(x) for x in names):
+            problems.append("%s: names must list DNS names with a dot (no wildcard: http-01 cannot prove one; no "
+                            "address), got %r" % (where, names))
+            names = [name]
         key_type = cert.get("key_type", "ecdsa")
         if key_type not in KEY_TYPES:
             problems.append("%s: key_type must be one of %s, got %r" % (where, ", ".join(KEY_TYPES), key_type))
+        rotate = cert.get("rotate_key", False)
+        if not isinstance(rotate, bool):
+            problems.append("%s: rotate_key must be true or false, got %r" % (where, rotate))
         deploys = cert.get("deploy")
         if not isinstance(deploys, list) or not deploys:
             problems.append("%s: deploy must list where it is deployed (host, format, path, serve)" % where)
@@ -64,11 +88,29 @@ def certificates(declared, renew_days=30, inventory=None):
         unknown = sorted({d.get("host") for d in checked if inventory is not None and d.get("host") not in inventory})
         if unknown:
             problems.append("%s: deploy names %s, not in the inventory" % (where, ", ".join(map(str, unknown))))
-        found.append({"name": name, "names": names, "key_type": key_type, "rotate_key": bool(cert.get("rotate_key")),
+        for deploy in checked:
+            for key in FORMATS.get(deploy.get("format"), {}).get("paths", []):
+                place = (deploy.get("host"), deploy.get(key))
+                if deploy.get(key) and place in files:
+                    problems.append("%s: %s:%s is declared twice%s: one file, one certificate" % (
+                        where, place[0], place[1], "" if files[place] == name else " (also %s's)" % files[place]))
+                files[place] = name
+        found.append({"name": name, "names": names, "key_type": key_type, "rotate_key": rotate is True,
                       "deploy": checked})
     if problems:
         raise OpsreadyError("%s. Nothing was changed." % "; ".join(problems), step=True)
     return found
+
+
+def _dns(value):
+    return isinstance(value, str) and "." in value and bool(DNS.fullmatch(value)) and not value.replace(".", "").isdigit()
+
+
+def _unknown_keys(where, given, known, problems):
+    unknown = sorted(str(k) for k in given if k not in known)
+    if unknown:
+        problems.append("%s: unknown key%s %s (known: %s)" % (where, "s" if len(unknown) > 1 else "",
+                                                              ", ".join(unknown), ", ".join(sorted(known))))
 
 
 def _deployment(where, deploy, names, problems):
@@ -77,17 +119,28 @@ def _deployment(where, deploy, names, problems):
         return {}
     host, form = deploy.get("host"), deploy.get("format", "haproxy")
     where = "%s on %s" % (where, host)
+    _unknown_keys(where, deploy, DEPLOY_KEYS, problems)
     if not isinstance(host, str) or not HOST.fullmatch(host):
         problems.append("%s: host must be an inventory host, got %r" % (where, host))
     if form not in FORMATS:
         problems.append("%s: format must be haproxy (one PEM: certificate, chain, key) or nginx (certificate with its "
                         "chain, and key apart), got %r" % (where, form))
         form = "haproxy"
-    paths = ["path"] if form == "haproxy" else ["cert_path", "key_path"]
+    paths = FORMATS[form]["paths"]
     for key in paths:
-        if not isinstance(deploy.get(key), str) or not PATH.fullmatch(deploy[key]) or "/../" in deploy[key] + "/":
-            problems.append("%s: %s must be an absolute path (letters, digits, _ . + @ - /), got %r"
-                            % (where, key, deploy.get(key)))
+        value = deploy.get(key)
+        if not isinstance(value, str) or not PATH.fullmatch(value) or "/../" in value + "/" or "/./" in value + "/" \
+                or "//" in value:
+            problems.append("%s: %s must be an absolute path to a file (letters, digits, _ . + @ - /), got %r"
+                            % (where, key, value))
+    if form == "nginx" and deploy.get("cert_path") and deploy.get("cert_path") == deploy.get("key_path"):
+        problems.append("%s: cert_path and key_path must be two files" % where)
+    for key in ("owner", "group"):
+        if not isinstance(deploy.get(key, "root"), str) or not ACCOUNT.fullmatch(deploy.get(key, "root")):
+            problems.append("%s: %s must be a user or group name, got %r" % (where, key, deploy.get(key)))
+    service = deploy.get("service", FORMATS[form]["service"])
+    if not isinstance(service, str) or not SERVICE.fullmatch(service):
+        problems.append("%s: service must be a systemd unit's name, got %r" % (where, service))
     validate = deploy.get("validate", FORMATS[form]["validate"])
     if not isinstance(validate, list) or not validate or not all(isinstance(w, str) and w for w in validate):
         problems.append("%s: validate must be a command as a list of words, got %r" % (where, validate))
@@ -97,83 +150,112 @@ def _deployment(where, deploy, names, problems):
         if not isinstance(serve, dict):
             problems.append("%s: serve lists {address, port, sni}" % where)
             continue
-        address, port, sni = serve.get("address", host), serve.get("port", 443), serve.get("sni", names[0] if names else None)
+        _unknown_keys(where + " serve", serve, SERVE_KEYS, problems)
+        address, port, sni = serve.get("address", host), serve.get("port", 443), serve.get("sni", names[0])
         if not isinstance(address, str) or not HOST.fullmatch(address):
             problems.append("%s: serve address must be a host name or address, got %r" % (where, address))
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             problems.append("%s: serve port must be from 1 to 65535, got %r" % (where, port))
-        if not isinstance(sni, str) or not DNS.fullmatch(sni):
+        if not _dns(sni):
             problems.append("%s: serve sni must be a DNS name, got %r" % (where, sni))
         checked.append({"address": address, "port": port, "sni": sni})
     result = {"host": host, "format": form, "owner": deploy.get("owner", "root"), "group": deploy.get("group", "root"),
-              "validate": validate, "service": deploy.get("service", FORMATS[form]["service"]), "serve": checked}
+              "validate": validate, "service": service, "serve": checked}
     result.update({key: deploy.get(key) for key in paths})
     return result
 
 
 def _time(text):
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    """A certificate time as health_check says it (YYYY-MM-DDTHH:MM:SSZ, fractions allowed), or None."""
+    if not isinstance(text, str):
+        return None
+    for form in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return datetime.datetime.strptime(text, form).replace(tzinfo=datetime.timezone.utc)
+        except ValueError:
+            continue
+    return None
 
 
 def due(observed, names, now, renew_days=30, fraction=1.0 / 3):
     """Whether a served certificate (the tls check's observed: not_before, not_after, names) is due: fewer than
-    renew_days days left, less than `fraction` of its lifetime left, or names it does not cover. {due, why,
-    days_left}."""
-    not_after, not_before = _time(observed["not_after"]), _time(observed["not_before"])
+    renew_days days left, less than `fraction` of its lifetime left, or names it does not cover. A certificate whose
+    whole lifetime is shorter than renew_days is judged by the fraction alone (it would be due as soon as issued,
+    and ordered again at every run). {due, why, days_left}; None when the times cannot be read."""
+    not_after, not_before = _time(observed.get("not_after")), _time(observed.get("not_before"))
+    if not_after is None or not_before is None:
+        return None
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=datetime.timezone.utc)
     left = (not_after - now).total_seconds()
     lifetime = max(1.0, (not_after - not_before).total_seconds())
     days_left = round(left / 86400, 1)
+    renew_seconds = float(_days(renew_days) or 0) * 86400
+    short = renew_seconds >= lifetime   # judged by its third alone: else due as soon as issued
+    if short:
+        renew_seconds = 0.0
     served = observed.get("names") or []
     missing = [n for n in names if not any(_covers(p, n) for p in served)]
     if left <= 0:
-        return {"due": True, "why": "expired on %s" % observed["not_after"], "days_left": days_left}
+        return {"due": True, "why": "expired on %s" % observed["not_after"], "days_left": min(days_left, -0.1)}
     if missing:
         return {"due": True, "why": "does not cover %s" % ", ".join(missing), "days_left": days_left}
-    if days_left < renew_days:
-        return {"due": True, "why": "%s days left, fewer than %s" % (_num(days_left), _num(renew_days)),
+    if left < renew_seconds:
+        return {"due": True, "why": "%s days left, fewer than %s" % (_num(left / 86400), _num(_days(renew_days) or 0)),
                 "days_left": days_left}
     if left < lifetime * fraction:
         return {"due": True, "why": "%s days left, less than a third of its %s-day lifetime" % (
-            _num(days_left), _num(round(lifetime / 86400, 1))), "days_left": days_left}
+            _num(left / 86400), _num(lifetime / 86400)), "days_left": days_left}
+    if short:
+        return {"due": False, "why": "%s days left (renewed at a third of its %s-day lifetime: it is shorter-lived "
+                "than the %s days asked)" % (_num(left / 86400), _num(lifetime / 86400), _num(_days(renew_days))),
+                "days_left": days_left}
     return {"due": False, "why": "%s days left (renewed below %s, or a third of its %s-day lifetime)" % (
-        _num(days_left), _num(renew_days), _num(round(lifetime / 86400, 1))), "days_left": days_left}
+        _num(left / 86400), _num(_days(renew_days) or 0), _num(lifetime / 86400)), "days_left": days_left}
 
 
-def plan(declared, results, now=None, renew_days=30, on_disk=None):
+def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False):
     """Each certificate's state from the tls checks of its servers (health_check's checks, named
     '<certificate>@<address>:<port>') and, given on_disk (x509_certificate_info's results looped over
-    `declared | subelements('deploy')`), the certificate each server's file holds: {certificates: [{name, due,
+    `declared | subelements('deploy')`), the certificate each deployment's file holds: {certificates: [{name, due,
     state, why, days_left, not_after, serials, window, servers, files}], due: [names], unknown: [names], stale:
-    [names], text}. A certificate whose server could not be read is 'unknown' (not ordered: what it serves is not
-    known); one server due makes it due; one not due whose server serves another certificate than its file holds is
-    'stale' (a reload that did not happen: nothing to order)."""
+    [names], text}. A certificate one of whose servers could not be read is 'unknown' (not ordered: what it serves
+    is not known); one server due makes it due; one not due whose server serves another certificate than the
+    deployment's file holds is 'stale' (a reload that did not happen: nothing to order). force: every certificate
+    that could be read is due (a key compromised, a CA that revoked)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     by_name = {r.get("name"): r for r in results or ()}
     files = _files(on_disk)
     rows = []
     for cert in declared:
-        servers, reasons, unreadable = [], [], []
+        servers, unreadable, stale, held = [], [], [], {}
         for deploy in cert["deploy"]:
+            path = deploy.get("path") or deploy.get("cert_path")
+            in_file = files.get((cert["name"], deploy["host"], path))
+            if in_file:
+                held["%s:%s" % (deploy["host"], path)] = in_file
             for serve in deploy["serve"]:
-                key = check_name(cert["name"], serve)
-                result = by_name.get(key) or {}
+                result = by_name.get(check_name(cert["name"], serve)) or {}
                 observed = result.get("observed") or {}
-                if not observed.get("not_after"):
+                verdict = due(observed, cert["names"], now, renew_days)
+                if verdict is None:
                     unreadable.append("%s:%s (%s)" % (serve["address"], serve["port"], result.get("reason") or "not read"))
                     continue
-                verdict = due(observed, cert["names"], now, renew_days)
-                servers.append(dict(verdict, address="%s:%s" % (serve["address"], serve["port"]), host=deploy["host"],
-                                    serial=observed.get("serial"), sha256=observed.get("sha256"),
-                                    not_after=observed["not_after"], issuer=observed.get("issuer")))
+                entry = dict(verdict, address="%s:%s" % (serve["address"], serve["port"]), host=deploy["host"],
+                             serial=observed.get("serial"), sha256=observed.get("sha256"),
+                             not_after=observed["not_after"], issuer=observed.get("issuer"))
+                servers.append(entry)
+                if in_file and entry["serial"] != in_file:
+                    stale.append("%s serves %s, %s holds %s" % (entry["address"], entry["serial"], path, in_file))
         soonest = min(servers, key=lambda s: s["days_left"]) if servers else None
+        if force and servers and not unreadable:
+            for s in servers:
+                s.update(due=True, why="renewed on demand (cert_renewal_force); %s" % s["why"])
         is_due = any(s["due"] for s in servers)
-        held = files.get(cert["name"], {})
-        stale = sorted("%s serves %s, its file holds %s" % (s["host"], s["serial"], held[s["host"]])
-                       for s in servers if held.get(s["host"]) and s["serial"] != held[s["host"]])
         state = "unknown" if unreadable else "due" if is_due else "stale" if stale else "ok"
         why = ("cannot read %s" % ", ".join(unreadable)) if unreadable else \
             "; ".join(sorted({"%s: %s" % (s["address"], s["why"]) for s in servers if s["due"]})) if is_due else \
-            "%s: reload it (nothing to order)" % "; ".join(stale) if stale else soonest["why"]
+            "%s: reload it (nothing to order)" % "; ".join(sorted(stale)) if stale else soonest["why"]
         days = soonest["days_left"] if soonest else None
         rows.append({"name": cert["name"], "due": is_due and not unreadable, "state": state, "why": why,
                      "days_left": days, "not_after": soonest["not_after"] if soonest else None,
@@ -186,7 +268,7 @@ def plan(declared, results, now=None, renew_days=30, on_disk=None):
 
 
 def _files(on_disk):
-    """{certificate: {host: serial in hex, or what stopped it being read}} from x509_certificate_info's results."""
+    """{(certificate, host, path): serial in hex} from x509_certificate_info's results (a file not read: absent)."""
     held = {}
     for result in on_disk or ():
         try:
@@ -195,8 +277,17 @@ def _files(on_disk):
             raise OpsreadyError("on_disk: each result's item is (certificate, deployment), as subelements('deploy') "
                                 "makes them")
         serial = result.get("serial_number")
-        held.setdefault(cert["name"], {})[deploy["host"]] = "%X" % serial if isinstance(serial, int) else None
+        if isinstance(serial, int) and not isinstance(serial, bool):
+            held[(cert["name"], deploy["host"], deploy.get("path") or deploy.get("cert_path"))] = "%X" % serial
     return held
+
+
+def served_text(checks):
+    """What each address serves, in words, from health_check's tls checks: 'demo@10.0.0.10:443 serves 1A, ...'."""
+    def said(check):
+        serial = (check.get("observed") or {}).get("serial")
+        return "%s serves %s" % (check.get("name"), serial or "nothing read (%s)" % (check.get("reason") or "?"))
+    return ", ".join(said(c) for c in checks or ()) or "nothing read"
 
 
 def check_name(name, serve):
@@ -215,7 +306,7 @@ def window(days):
     """The weekly review's windows: expired, alert (within 21 days), review (within 45), ok; unknown."""
     if days is None:
         return "unknown"
-    return "expired" if days <= 0 else "alert" if days <= ALERT_DAYS else "review" if days <= REVIEW_DAYS else "ok"
+    return "expired" if days < 0 else "alert" if days <= ALERT_DAYS else "review" if days <= REVIEW_DAYS else "ok"
 
 
 def metrics(report):
@@ -245,4 +336,4 @@ def _covers(pattern, name):
 
 
 def _num(value):
-    return ("%.1f" % value).rstrip("0").rstrip(".")
+    return ("%.2f" % value).rstrip("0").rstrip(".")

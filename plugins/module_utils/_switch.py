@@ -260,12 +260,11 @@ def switch(params, connect_target, connect_console, check_mode=False, run=_run, 
             with target.cursor() as cur:
                 cur.execute("SELECT system_identifier::text FROM pg_control_system()")
                 identifier = cur.fetchone()[0]
-            # a standby's timeline as read may lag (its last restartpoint's, with no WAL receiver): only a later one
-            # than this server's says it follows another primary
-            if identifier != here["identifier"] or int(now["timeline"] or 0) > int(here["timeline"]):
-                raise OpsreadyError("it is not a standby of this server: system %s on timeline %s, this server is "
-                                    "system %s on timeline %s" % (identifier, now["timeline"], here["identifier"],
-                                                                  here["timeline"]))
+            # the same system; not the timelines: both as read may lag (a standby's last restartpoint's without a WAL
+            # receiver, a new primary's last checkpoint's until its first one after the promotion)
+            if identifier != here["identifier"]:
+                raise OpsreadyError("it is not a standby of this server: system %s, this server is system %s"
+                                    % (identifier, here["identifier"]))
             _promote.promote(target, dict(params, min_lsn=None, max_lag_bytes=0, accept_data_loss=False), True)
         except Exception as e:
             raise OpsreadyError("%s: %s. Nothing was changed" % (where, _one_line(e)), **result)

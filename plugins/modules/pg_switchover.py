@@ -26,8 +26,8 @@ description:
     file beforehand by M(opsready.runbooks.pgbouncer) with O(opsready.runbooks.pgbouncer#module:reload=false) - and
     C(RESUME).
   - Everything is checked before anything changes (in check mode too) - every console answers and has the database,
-    this server is a running primary, the target a standby of it (the same system identifier, not on a later
-    timeline) that this login may promote.
+    this server is a running primary, the target a standby of the same system (its system identifier) that this
+    login may promote.
   - A failure before the promotion puts back what was done, while the target is still seen a standby - a shutdown
     under way ends first (within O(stop_timeout)), C(standby.signal) is removed, the server started again
     (O(service) or O(start_command)) and seen taking sessions (its C(postmaster.pid)), the clients resumed to it - and

@@ -2,6 +2,7 @@
 issuer) to a client polling it, the files on lb1, the evidence and the webhook sink. Nothing is mocked: the ACME
 orders are Pebble's, validated over http-01 through lb1's HAProxy and nginx."""
 import json
+import pathlib
 import socket
 import ssl
 import subprocess
@@ -11,7 +12,7 @@ from cryptography import x509
 from labtest import Poller, ansible_playbook, recap_changed
 
 CERT = "/etc/haproxy/certs/demo.lab.test.pem"
-DUE = "cert_renewal_days=3650"   # every certificate due: a renewal on demand
+DUE = "cert_renewal_force=true"   # every certificate due: a renewal on demand
 
 
 def served(lab):
@@ -65,7 +66,7 @@ def test_converge_renewed_the_due_certificate_over_acme_and_lb1_serves_it(lab, h
     assert "Pebble" in issuer, issuer   # prepare's lab-CA certificate (10 days left) was replaced
     file = hosts["lb1"].file(CERT)
     assert (file.mode, file.user) == (0o600, "root") and serial in openssl(file.content_string, "-serial")
-    kept = hosts["lb1"].file("/var/lib/opsready/cert_renewal/previous/demo.lab.test/demo.lab.test.pem")
+    kept = hosts["lb1"].file("/var/lib/opsready/cert_renewal/previous/demo.lab.test/0/pem")
     assert kept.exists and "opsready lab CA" in openssl(kept.content_string, "-issuer")
 
 
@@ -83,7 +84,7 @@ def test_a_renewal_under_a_polling_client_fails_no_request(tmp_path, trusted, ho
     assert after != before and "Pebble" in issuer
     assert evidence["result"] == "renewed: demo.lab.test" and evidence["renewed"][0]["serial"] == after
     steps = [step["step"] for step in evidence["timeline"]]
-    assert steps == ["start", "change window", "plan", "issued", "renewed"], steps
+    assert steps == ["start", "change window", "plan", "issued", "served", "renewed"], steps
     print("renewal under a poller: %s" % dict(poller.codes))
     assert poller.failures == [] and poller.codes[200] > 10, (poller.failures[:5], dict(poller.codes))
     report = (tmp_path / sorted(p.name for p in tmp_path.glob("cert_renewal-*.md"))[-1]).read_text()
@@ -125,11 +126,33 @@ def test_a_reload_that_fails_keeps_the_old_certificate_served_puts_it_back_and_t
     assert run.returncode != 0
     assert 'Certificate renewal stopped at "A graceful reload"' in text_said, text_said[-3000:]
     assert "haproxy-typo" in text_said and "demo.lab.test on lb1: the previous files are back, the reload failed " \
-        "too" in text_said
+        "too" in text_said and "the previous certificate is served again" in text_said
     assert served(lab) == before and on_lb1(hosts) == text      # still served, the file as it was
     assert evidence["result"] == "stopped" and evidence["stopped"]["server"] == "lb1"
     [note] = sink(lab)[told:]
     assert note["event"] == "failed" and "A graceful reload" in note["text"], note
+
+
+def test_a_file_the_server_does_not_serve_is_taken_back_after_a_real_reload(tmp_path, lab, hosts):
+    """The wrong path: written, validated, reloaded, but not what HAProxy serves. The new file is removed (there was
+    none before), HAProxy reloaded, the previous certificate seen served again, and the stop says what is served."""
+    before, text = served(lab), on_lb1(hosts)
+    wrong = [{"name": "demo.lab.test", "names": ["demo.lab.test"], "deploy": [
+        {"host": "lb1", "path": "/etc/haproxy/demo.lab.test.pem",
+         "serve": [{"address": lab["addresses"]["lb1"], "sni": "demo.lab.test"}]}]}]
+    told = len(sink(lab))
+    run, evidence = renewal(tmp_path, "-e", DUE, "-e", "cert_renewal_verify_retries=3",
+                            "-e", json.dumps({"opsready_certificates": wrong}))
+    text_said = said(run)
+    assert run.returncode != 0
+    assert 'Certificate renewal stopped at "Every address serves the new certificate (its serial)"' in text_said, \
+        text_said[-3000:]
+    assert "serves %s" % before[0] in text_said and "the previous files are back, reloaded; the previous " \
+        "certificate is served again" in text_said
+    assert not hosts["lb1"].file("/etc/haproxy/demo.lab.test.pem").exists
+    assert served(lab) == before and on_lb1(hosts) == text
+    [note] = sink(lab)[told:]
+    assert note["event"] == "failed" and "it must serve" in note["text"]
 
 
 def test_a_failed_acme_validation_changes_nothing_on_the_servers_and_tells_the_sink(tmp_path, lab, hosts):
@@ -152,9 +175,11 @@ def test_a_failed_acme_validation_changes_nothing_on_the_servers_and_tells_the_s
 def test_a_file_the_server_was_not_reloaded_with_is_said_and_nothing_is_ordered(tmp_path, lab, hosts):
     """The failure renewal tools hide: a new certificate on disk, the old one still served (no reload)."""
     before, text = served(lab), on_lb1(hosts)
-    issued = "/var/lib/opsready/acme/demo.lab.test"   # the last certificate issued (the failed reload's, never served)
-    assert hosts["lb1"].run("cat %s/cert.pem %s/chain.pem %s/privkey.pem > %s" % (issued, issued, issued, CERT)).rc == 0
-    assert on_lb1(hosts) != text   # on disk only: HAProxy not reloaded
+    pki = pathlib.Path(lab["ca_file"]).parent   # the lab CA's certificate for lb1: another one than is served
+    other = (pki / "lb1.crt").read_text() + "\n" + (pki / "lb1.key").read_text() + "\n"
+    write = subprocess.run(["podman", "exec", "-i", "lb1", "sh", "-c", "cat > %s" % CERT], input=other,
+                           capture_output=True, text=True, check=False)
+    assert write.returncode == 0 and on_lb1(hosts) != text   # on disk only: HAProxy not reloaded
     try:
         run, evidence = renewal(tmp_path)
     finally:
@@ -162,7 +187,8 @@ def test_a_file_the_server_was_not_reloaded_with_is_said_and_nothing_is_ordered(
                                  capture_output=True, text=True, check=False)
     assert restore.returncode == 0 and on_lb1(hosts) == text
     text_said = said(run)
-    assert run.returncode != 0 and "lb1 serves %s, its file holds " % before[0] in text_said, text_said[-3000:]
+    assert run.returncode != 0 and "%s:443 serves %s, %s holds " % (lab["addresses"]["lb1"], before[0], CERT) \
+        in text_said, text_said[-3000:]
     assert "reload it (nothing to order). Not renewed" in text_said
     assert evidence["report"][0]["state"] == "stale" and "issued" not in [s["step"] for s in evidence["timeline"]]
     assert served(lab) == before

@@ -39,14 +39,29 @@ BAD = [
     ("not a list", {"name": "x"}, "cert_renewal_certificates must list at least one certificate"),
     ("a name with a slash", [dict(DEMO, name="../etc")], "name must be letters, digits, _ . - (at most 64"),
     ("a name twice", [DEMO, DEMO], "certificate demo.lab.test is declared twice"),
-    ("a wildcard", [dict(DEMO, names=["*.lab.test"])], "names must be DNS names (no wildcard"),
-    ("a name with a space", [dict(DEMO, names=["demo lab"])], "names must be DNS names"),
-    ("a name with a newline", [dict(DEMO, names=["demo.lab.test\n"])], "names must be DNS names"),
+    ("a wildcard", [dict(DEMO, names=["*.lab.test"])], "names must list DNS names with a dot (no wildcard"),
+    ("a name with a space", [dict(DEMO, names=["demo lab"])], "names must list DNS names"),
+    ("a name with a newline", [dict(DEMO, names=["demo.lab.test\n"])], "names must list DNS names"),
+    ("an address as a name", [dict(DEMO, names=["10.0.0.1"])], "names must list DNS names with a dot"),
+    ("names as text", [dict(DEMO, names="demo.lab.test")], "names must list DNS names with a dot"),
+    ("rotate_key as text", [dict(DEMO, rotate_key="false")], "rotate_key must be true or false, got 'false'"),
+    ("an unknown key", [dict(DEMO, formt="nginx")], "certificate demo.lab.test: unknown key formt (known: deploy,"),
+    ("an unknown deploy key", deploy(formt="nginx"), "certificate demo.lab.test on lb1: unknown key formt"),
+    ("an owner as a list", deploy(owner=["root"]), "owner must be a user or group name, got ['root']"),
+    ("an owner with a space", deploy(owner="www data"), "owner must be a user or group name, got 'www data'"),
+    ("a path with two slashes", deploy(path="//etc/haproxy/a.pem"), "path must be an absolute path"),
+    ("an empty service", deploy(service=""), "service must be a systemd unit's name, got ''"),
+    ("a path that is a directory", deploy(path="/etc/haproxy/certs/"), "path must be an absolute path to a file"),
+    ("one file for the certificate and the key",
+     deploy(format="nginx", cert_path="/etc/nginx/a.pem", key_path="/etc/nginx/a.pem"), "cert_path and key_path must"),
+    ("one file for two certificates", [DEMO, dict(DEMO, name="other.lab.test")],
+     "certificate other.lab.test: lb1:/etc/haproxy/certs/demo.lab.test.pem is declared twice (also demo.lab.test's)"),
     ("a key type", [dict(DEMO, key_type="dsa")], "key_type must be one of ecdsa, rsa, got 'dsa'"),
     ("no deploy", [dict(DEMO, deploy=[])], "deploy must list where it is deployed"),
     ("a relative path", deploy(path="certs/demo.pem"), "path must be an absolute path"),
     ("a path that climbs", deploy(path="/etc/haproxy/../shadow"), "path must be an absolute path"),
     ("a path with a space", deploy(path="/etc/haproxy/my cert.pem"), "path must be an absolute path"),
+    ("a threshold as words", None, "cert_renewal_days must be a number of days"),
     ("nginx without a key path", deploy(format="nginx", cert_path="/etc/nginx/a.crt"), "key_path must be an absolute"),
     ("a format", deploy(format="apache"), "format must be haproxy (one PEM"),
     ("a host with a space", deploy(host="lb 1"), "host must be an inventory host"),
@@ -62,7 +77,7 @@ BAD = [
 def test_bad_declarations_are_refused_before_anything_is_read(declared, message):
     with pytest.raises(OpsreadyError) as caught:
         if declared is None:
-            _certs.certificates([DEMO], renew_days=-1)
+            _certs.certificates([DEMO], renew_days="soon" if "words" in message else -1)
         else:
             _certs.certificates(declared)
     assert message in str(caught.value) and str(caught.value).endswith("Nothing was changed.")
@@ -82,7 +97,7 @@ def test_every_problem_is_said_at_once():
 
 
 def test_the_table_is_as_long_as_we_say():
-    assert len({row[0] for row in BAD}) == len(BAD) == 20
+    assert len({row[0] for row in BAD}) == len(BAD) == 33
 
 
 def served(days_left, lifetime_days=90, names=("demo.lab.test",), serial="1A"):
@@ -142,7 +157,7 @@ def test_not_due_is_said_with_the_days_left():
     assert plan["certificates"][0]["window"] == "ok" and plan["certificates"][0]["why"].startswith("50 days left")
 
 
-@pytest.mark.parametrize("days, window", [(None, "unknown"), (-2, "expired"), (0, "expired"), (21, "alert"),
+@pytest.mark.parametrize("days, window", [(None, "unknown"), (-2, "expired"), (-0.1, "expired"), (0, "alert"), (21, "alert"),
                                           (21.1, "review"), (45, "review"), (46, "ok")])
 def test_the_review_windows(days, window):
     assert _certs.window(days) == window
@@ -169,8 +184,9 @@ def test_metrics_in_the_textfile_format():
 
 
 def disk(cert, host, serial=None):
-    return {"item": [cert, {"host": host}], "serial_number": serial} if serial is not None else \
-        {"item": [cert, {"host": host}], "failed": True, "msg": "no such file"}
+    deploy = {"host": host, "path": "/etc/haproxy/certs/demo.lab.test.pem"}
+    return {"item": [cert, deploy], "serial_number": serial} if serial is not None else \
+        {"item": [cert, deploy], "failed": True, "msg": "no such file"}
 
 
 def test_a_server_that_serves_another_certificate_than_its_file_holds_is_stale_and_not_ordered():
@@ -179,7 +195,8 @@ def test_a_server_that_serves_another_certificate_than_its_file_holds_is_stale_a
     plan = _certs.plan([cert], results, NOW, on_disk=[disk(cert, "lb1", 0x2B)])
     [row] = plan["certificates"]
     assert plan["stale"] == ["demo.lab.test"] and plan["due"] == [] and row["state"] == "stale"
-    assert row["why"] == "lb1 serves 1A, its file holds 2B: reload it (nothing to order)" and row["files"] == {"lb1": "2B"}
+    assert row["why"] == "lb1:443 serves 1A, /etc/haproxy/certs/demo.lab.test.pem holds 2B: reload it (nothing to order)"
+    assert row["files"] == {"lb1:/etc/haproxy/certs/demo.lab.test.pem": "2B"}
     assert _certs.plan([cert], results, NOW, on_disk=[disk(cert, "lb1", 0x1A)])["certificates"][0]["state"] == "ok"
     assert _certs.plan([cert], results, NOW, on_disk=[disk(cert, "lb1")])["certificates"][0]["state"] == "ok"
     due = _certs.plan([cert], [result("demo.lab.test@lb1:443", served(5, serial="1A"))], NOW,
@@ -187,3 +204,57 @@ def test_a_server_that_serves_another_certificate_than_its_file_holds_is_stale_a
     assert due["due"] == ["demo.lab.test"] and due["stale"] == []   # due: the renewal writes and reloads anyway
     with pytest.raises(OpsreadyError, match="on_disk: each result's item is"):
         _certs.plan([cert], results, NOW, on_disk=[{"serial_number": 1}])
+
+
+def test_a_threshold_given_as_text_is_taken():
+    assert _certs.certificates([DEMO], renew_days="45")[0]["name"] == "demo.lab.test"
+    assert _certs.due(served(40), ["demo.lab.test"], NOW, renew_days="45")["why"] == "40 days left, fewer than 45"
+
+
+def test_what_each_address_serves_in_words():
+    assert _certs.served_text([{"name": "a@1:443", "observed": {"serial": "1A"}},
+                               {"name": "a@2:443", "observed": {}, "reason": "connection refused"}]) == \
+        "a@1:443 serves 1A, a@2:443 serves nothing read (connection refused)"
+    assert _certs.served_text([]) == "nothing read"
+
+
+def test_a_certificate_shorter_lived_than_the_threshold_is_judged_by_its_third_alone():
+    """A 6-day certificate with 30 days asked: due as soon as issued would order at every run."""
+    fresh = _certs.due(served(5.9, lifetime_days=6), ["demo.lab.test"], NOW, renew_days=30)
+    assert fresh["due"] is False and fresh["why"] == ("5.9 days left (renewed at a third of its 6-day lifetime: it is "
+                                                      "shorter-lived than the 30 days asked)"), fresh
+    assert _certs.due(served(1.9, lifetime_days=6), ["demo.lab.test"], NOW, renew_days=30)["due"] is True
+
+
+def test_the_days_are_compared_unrounded():
+    verdict = _certs.due(served(29.96, lifetime_days=45), ["demo.lab.test"], NOW, renew_days=30)
+    assert verdict["due"] is True and verdict["why"].startswith("29.96 days left, fewer than 30"), verdict
+
+
+def test_odd_served_data_is_unknown_not_a_crash():
+    [cert] = _certs.certificates([DEMO])
+    observed = served(60)
+    del observed["not_before"]
+    plan = _certs.plan([cert], [result("demo.lab.test@lb1:443", observed)], NOW)
+    assert plan["unknown"] == ["demo.lab.test"]
+    observed = dict(served(60), not_after="2027-01-26T12:00:00.250Z")
+    assert _certs.plan([cert], [result("demo.lab.test@lb1:443", observed)], NOW)["certificates"][0]["state"] == "ok"
+    naive = datetime.datetime(2026, 11, 27, 12, 0)
+    assert _certs.due(served(60), ["demo.lab.test"], naive)["due"] is False
+
+
+def test_just_expired_is_in_the_expired_window_and_accounts_with_capitals_or_numbers_are_taken():
+    [cert] = _certs.certificates([DEMO])
+    plan = _certs.plan([cert], [result("demo.lab.test@lb1:443", served(-0.001))], NOW)
+    assert plan["certificates"][0]["window"] == "expired"
+    [ok] = _certs.certificates([dict(DEMO, names=None, deploy=[dict(DEMO["deploy"][0], owner="Debian-exim", group="0")])])
+    assert ok["names"] == ["demo.lab.test"] and (ok["deploy"][0]["owner"], ok["deploy"][0]["group"]) == ("Debian-exim", "0")
+
+
+def test_forced_every_certificate_read_is_due_and_one_not_read_stays_unknown():
+    plan = _certs.plan(TWO, [result("demo.lab.test@10.0.0.10:443", served(80)),
+                             result("demo.lab.test@10.0.0.11:443", served(80))], NOW, force=True)
+    assert plan["due"] == ["demo.lab.test"]
+    assert plan["certificates"][0]["why"].startswith("10.0.0.10:443: renewed on demand (cert_renewal_force); 80 days")
+    plan = _certs.plan(TWO, [result("demo.lab.test@10.0.0.10:443", served(80))], NOW, force=True)
+    assert plan["due"] == [] and plan["unknown"] == ["demo.lab.test"]
