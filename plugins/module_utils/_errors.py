@@ -18,6 +18,11 @@ class OpsreadyError(Exception):
         self.result = result
 
 
+def one_line(error):
+    """An error's text on one line (a driver's message spans several)."""
+    return " ".join(str(error).split())
+
+
 def finish(module, work, failing=None):
     """End an AnsibleModule with the result of work() (a dict with `changed` and `diff`): an OpsreadyError ends it
     failed, with what was already done; the diff is returned only when asked for (--diff). Given `failing` (what the
@@ -30,7 +35,7 @@ def finish(module, work, failing=None):
     except Exception as e:
         if failing is None:
             raise
-        module.fail_json(msg="%s: %s" % (failing, " ".join(str(e).split())))
+        module.fail_json(msg="%s: %s" % (failing, one_line(e)))
     if not module._diff:
         result.pop("diff", None)
     module.exit_json(**result)

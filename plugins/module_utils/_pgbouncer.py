@@ -14,7 +14,7 @@ import re
 import tempfile
 import time
 
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, one_line
 from ansible_collections.opsready.runbooks.plugins.module_utils import _postgres
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within
 
@@ -247,7 +247,7 @@ def apply(params, connect, check_mode=False, read_file=read_text, write_file=wri
                     after = read(conn, database)
         except Exception as e:
             if done and not check_mode:
-                raise OpsreadyError("%s (done before it: %s)" % (_one_line(e), "; ".join(done)),
+                raise OpsreadyError("%s (done before it: %s)" % (one_line(e), "; ".join(done)),
                                     **getattr(e, "result", {}))
             raise
     finally:
@@ -310,9 +310,9 @@ def _repoint(conn, connect, params, texts, in_file, wanted, write_file, clock):
             finally:
                 other.close()
         except Exception as again:
-            reloaded = "not reloaded (%s): see the file, then RELOAD on PgBouncer's console" % _one_line(again)
+            reloaded = "not reloaded (%s): see the file, then RELOAD on PgBouncer's console" % one_line(again)
         raise OpsreadyError("repointing %s to %s failed: %s. The previous entry (%s) is back in %s, %s"
-                            % (database, _said(wanted), _one_line(e), _said(in_file), params["config"], reloaded))
+                            % (database, _said(wanted), one_line(e), _said(in_file), params["config"], reloaded))
     return round(clock() - started, 3)
 
 
@@ -323,7 +323,7 @@ def _pause(conn, params, connect, clock):
             _command(conn, "PAUSE", database)
         return
     except Exception as e:
-        waited = _one_line(e)
+        waited = one_line(e)
     timed_out = clock() - started >= seconds * 0.9
     # PgBouncer may still be pausing (its console session is gone): undo it, so no client is left waiting
     still, resumed = None, False
@@ -339,7 +339,7 @@ def _pause(conn, params, connect, clock):
     except Exception as e:
         raise OpsreadyError(
             "PAUSE of %s failed (%s), and RESUME failed too: %s. Clients of %s may be waiting: RESUME %s on "
-            "PgBouncer's console" % (database, waited, _one_line(e), database, database), paused=True)
+            "PgBouncer's console" % (database, waited, one_line(e), database, database), paused=True)
     if not timed_out:
         raise OpsreadyError("PAUSE of %s failed after %.1f s: %s. RESUMEd: nothing is left paused"
                             % (database, clock() - started, waited), paused=False)
@@ -351,7 +351,3 @@ def _pause(conn, params, connect, clock):
 
 def _said(target):
     return "%s:%s/%s" % (target.get("host"), target.get("port"), target.get("dbname"))
-
-
-def _one_line(e):
-    return " ".join(str(e).split())

@@ -11,7 +11,7 @@ import math
 import time
 
 from ansible_collections.opsready.runbooks.plugins.module_utils import _replication as replication
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, one_line
 
 LIMITS = {"max_lag_bytes": (0, 1 << 40), "replay_timeout": (0.1, 3600), "promote_timeout": (1, 3600)}
 # what the role running the promotion must be allowed to call (checked before anything changes, in check mode too)
@@ -128,7 +128,7 @@ def promote(conn, params, check_mode, clock=time.monotonic, sleep=time.sleep):
         raise OpsreadyError("%s%s: %s" % (
             "the promotion was asked for and may have happened: read the server's state (pg_replication_info) before "
             "anything else" if result["promote_asked"] else "nothing was promoted",
-            " (its paused replay was resumed)" if result["replay_resumed"] else "", " ".join(str(e).split())), **result)
+            " (its paused replay was resumed)" if result["replay_resumed"] else "", one_line(e)), **result)
 
 
 def _synchronous(cur, params, result, sleep, clock):

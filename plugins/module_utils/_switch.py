@@ -19,7 +19,7 @@ import time
 
 from ansible_collections.opsready.runbooks.plugins.module_utils import _pgbouncer, _promote
 from ansible_collections.opsready.runbooks.plugins.module_utils import _replication as replication
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, one_line
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import answers_within, servers
 
 SERVICE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9@_.:\\-]{0,199}")   # a systemd unit's name
@@ -267,7 +267,7 @@ def switch(params, connect_target, connect_console, check_mode=False, run=_run, 
                                     % (identifier, here["identifier"]))
             _promote.promote(target, dict(params, min_lsn=None, max_lag_bytes=0, accept_data_loss=False), True)
         except Exception as e:
-            raise OpsreadyError("%s: %s. Nothing was changed" % (where, _one_line(e)), **result)
+            raise OpsreadyError("%s: %s. Nothing was changed" % (where, one_line(e)), **result)
         t = _step(result, "check", started, clock)
         if check_mode:
             result.update(changed=True, msg="would pause %d PgBouncer(s), fence and stop this server, promote the "
@@ -307,7 +307,7 @@ def _critical(params, result, consoles, sessions, target, connect_console, run, 
                 result["put_back"].append(_unfence(params, run, clock, sleep))
                 result["fenced"] = False
             except Exception as e:
-                result["put_back"].append("this server NOT put back: %s" % _one_line(e))
+                result["put_back"].append("this server NOT put back: %s" % one_line(e))
         if not result["fenced"]:   # the clients go back to the running server
             left = _resume(params, consoles, sessions, connect_console, result)
             result["paused"] = bool(left)
@@ -324,7 +324,7 @@ def _critical(params, result, consoles, sessions, target, connect_console, run, 
             _pgbouncer._pause(sessions[_said(console)], console,
                               lambda seconds, c=console: connect_console(c, seconds), clock)
     except Exception as e:
-        back("PAUSE on %s failed: %s" % (_said(console), _one_line(e)))
+        back("PAUSE on %s failed: %s" % (_said(console), one_line(e)))
     t = step("pause", t)
     result["changed"] = True
     try:
@@ -332,14 +332,14 @@ def _critical(params, result, consoles, sessions, target, connect_console, run, 
         found = _fence(params, run)
         result["last_lsn"] = found["checkpoint"]
     except Exception as e:
-        back("fencing this server failed: %s" % _one_line(e))
+        back("fencing this server failed: %s" % one_line(e))
     t = step("fence", t)
     try:   # the shutdown checkpoint's record whole, not only its start: else this server could not follow the target
         _promote._wait(lambda: _received(target, found["end"]), params["replay_timeout"],
                        "the target did not receive WAL up to %s (this server's shutdown checkpoint at %s, whole)"
                        % (found["end"], found["checkpoint"]), sleep, clock)
     except Exception as e:
-        back(_one_line(e))
+        back(one_line(e))
     t = step("receive", t)
     try:
         promotion = _promote.promote(target, dict(params, min_lsn=found["end"], max_lag_bytes=0,
@@ -349,12 +349,12 @@ def _critical(params, result, consoles, sessions, target, connect_console, run, 
         partial = getattr(e, "result", {})
         result["promotion"] = _kept(partial)
         if not partial.get("promote_asked"):
-            back("the promotion failed: %s" % _one_line(e))
+            back("the promotion failed: %s" % one_line(e))
         result["promote_asked"] = True
         raise OpsreadyError("%s: %s. This server stays stopped and fenced, the clients stay paused (until PgBouncer's "
                             "query_wait_timeout): read the target's state before anything else" % (
                                 "the target was promoted, but" if "promote" in partial.get("timings", {}) else
-                                "the promotion was asked for and its end is not known", _one_line(e)), **result)
+                                "the promotion was asked for and its end is not known", one_line(e)), **result)
     if not promotion["changed"]:   # primary already: not this run's promotion, and not behind its guard
         raise OpsreadyError("the target became a primary before this run promoted it (%s): whether it has all this "
                             "server wrote is not known. This server stays stopped and fenced, the clients stay paused: "
@@ -387,7 +387,7 @@ def _role(conn):
     try:
         return replication.read(conn)["role"]
     except Exception as e:
-        return "unknown (%s)" % _one_line(e)
+        return "unknown (%s)" % one_line(e)
 
 
 def _resume(params, consoles, sessions, connect_console, result, target=None):
@@ -410,14 +410,10 @@ def _resume(params, consoles, sessions, connect_console, result, target=None):
                     _pgbouncer._command(session, "RESUME", params["database"])
                 entry["after"] = _pgbouncer.read(session, params["database"])
         except Exception as e:
-            left.append("%s left paused (%s)" % (where, _one_line(e)))
+            left.append("%s left paused (%s)" % (where, one_line(e)))
     return left
 
 
 def _kept(promotion):
     return {k: promotion.get(k) for k in ("lsn_at_promotion", "guard", "synchronous_standby_names", "timings", "msg")
             if k in promotion}
-
-
-def _one_line(e):
-    return " ".join(str(e).split())
