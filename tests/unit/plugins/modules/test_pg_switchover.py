@@ -5,6 +5,7 @@ PAUSE held up by a transaction, a stop that fails or hangs, a target that does n
 promotion, a PgBouncer that does not take the target is left paused and named; bad input."""
 import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -82,27 +83,50 @@ def staged(run_main, bouncers, port):
         assert show(bouncer)["port"] != port and show(bouncer)["paused"] == 0   # PgBouncer itself untouched
 
 
-class Writer(threading.Thread):
-    """A client writing through a PgBouncer, one row per transaction: the rows acknowledged, and its errors."""
+WRITER = r"""
+import select, sys, time, psycopg2
+conn = psycopg2.connect(sys.argv[1], connect_timeout=5)
+conn.autocommit = True
+n = 0
+while not select.select([sys.stdin], [], [], 0)[0]:   # until the test closes stdin
+    n += 1
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO written VALUES (%s, %s)", (int(sys.argv[2]), n))
+        print("ok", n, flush=True)
+    except Exception as e:
+        print("error", str(e).replace("\n", " "), flush=True)
+        time.sleep(0.05)
+"""
+
+
+class Writer:
+    """A client writing through a PgBouncer, one row per transaction, in a process of its own (psycopg2's wait
+    callback is process-wide, and the module under test, run in this process, sets one): the rows acknowledged, and
+    its errors."""
 
     def __init__(self, bouncer, name):
-        super().__init__(daemon=True)
-        self.name_, self.bouncer, self.acked, self.errors, self.stop = name, bouncer, [], [], threading.Event()
+        self.name_, self.acked, self.errors = name, [], []
+        self.proc = subprocess.Popen([sys.executable, "-c", WRITER, bouncer["dsn"], str(name)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
-    def run(self):
-        conn = psycopg2.connect(self.bouncer["dsn"], connect_timeout=5)
-        conn.autocommit = True
-        n = 0
-        while not self.stop.is_set():
-            n += 1
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("INSERT INTO written VALUES (%s, %s)", (self.name_, n))
-                self.acked.append((self.name_, n))
-            except Exception as e:  # the test asserts there is none
-                self.errors.append(str(e))
-                time.sleep(0.05)
-        conn.close()
+    def _read(self):
+        for line in self.proc.stdout:
+            kind, dummy, rest = line.rstrip("\n").partition(" ")
+            if kind == "ok":
+                self.acked.append((self.name_, int(rest)))
+            else:
+                self.errors.append(rest)
+
+    def finish(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        finally:
+            self.proc.kill()
+        self.reader.join(10)
 
 
 def test_a_switchover_under_writes_loses_nothing_and_the_clients_see_no_error(switch, run_main):
@@ -111,16 +135,13 @@ def test_a_switchover_under_writes_loses_nothing_and_the_clients_see_no_error(sw
     sql(pair["primary"], GRANTS)   # the least the login needs (docs/db_failover.md), synchronous_standby_names too
     staged(run_main, bouncers, pair["standby"]["login_port"])
     writers = [Writer(b, i) for i, b in enumerate(bouncers)]
-    for writer in writers:
-        writer.start()
-    time.sleep(1)
+    time.sleep(1.5)
     rc, result = run_main(pg_switchover.main, dict(args, login_user="switchover", login_password="switch-secret",
                                                    synchronous_standby_names=""))
     counts = [len(w.acked) for w in writers]
     time.sleep(0.5)
     for writer in writers:
-        writer.stop.set()
-        writer.join(10)
+        writer.finish()
     assert rc == 0 and result["changed"] is True, result["msg"]
     assert result["msg"].startswith("switched over in ") and "PgBouncer(s) repointed and resumed" in result["msg"]
     assert [w.errors for w in writers] == [[], []]
