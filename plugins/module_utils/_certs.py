@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, one_line
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -214,7 +214,7 @@ def due(observed, names, now, renew_days=30, fraction=1.0 / 3):
         _num(left / 86400), _num(_days(renew_days) or 0), _num(lifetime / 86400)), "days_left": days_left}
 
 
-def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False):
+def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False, ari=None):
     """Each certificate's state from the tls checks of its servers (health_check's checks, named
     '<certificate>@<address>:<port>') and, given on_disk (x509_certificate_info's results looped over
     `declared | subelements('deploy')`), the certificate each deployment's file holds: {certificates: [{name, due,
@@ -222,10 +222,12 @@ def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False):
     [names], text}. A certificate one of whose servers could not be read is 'unknown' (not ordered: what it serves
     is not known); one server due makes it due; one not due whose server serves another certificate than the
     deployment's file holds is 'stale' (a reload that did not happen: nothing to order). force: every certificate
-    that could be read is due (a key compromised, a CA that revoked)."""
+    that could be read is due (a key compromised, a CA that revoked). ari: the CA's advice, ari_advice()'s input; a
+    certificate the CA advises renewing now is due (a revocation ahead, a window the CA chose)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     by_name = {r.get("name"): r for r in results or ()}
     files = _files(on_disk)
+    advice = ari_advice(ari)
     rows = []
     for cert in declared:
         servers, unreadable, stale, held = [], [], [], {}
@@ -248,9 +250,13 @@ def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False):
                 if in_file and entry["serial"] != in_file:
                     stale.append("%s serves %s, %s holds %s" % (entry["address"], entry["serial"], path, in_file))
         soonest = min(servers, key=lambda s: s["days_left"]) if servers else None
+        said = advice.get(cert["name"])
         if force and servers and not unreadable:
             for s in servers:
                 s.update(due=True, why="renewed on demand (cert_renewal_force); %s" % s["why"])
+        elif said and said["renew"] and servers and not unreadable:
+            for s in servers:
+                s.update(due=True, why="the CA advises renewing now (ARI: %s); %s" % (said["text"], s["why"]))
         is_due = any(s["due"] for s in servers)
         state = "unknown" if unreadable else "due" if is_due else "stale" if stale else "ok"
         why = ("cannot read %s" % ", ".join(unreadable)) if unreadable else \
@@ -260,11 +266,38 @@ def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False):
         rows.append({"name": cert["name"], "due": is_due and not unreadable, "state": state, "why": why,
                      "days_left": days, "not_after": soonest["not_after"] if soonest else None,
                      "serials": sorted({s["serial"] for s in servers}), "window": window(days), "servers": servers,
-                     "files": held})
+                     "files": held, "ari": said["text"] if said else None})
     due_names = [r["name"] for r in rows if r["due"]]
     text = "; ".join("%s: %s (%s)" % (r["name"], r["state"], r["why"]) for r in rows)
     return {"certificates": rows, "due": due_names, "unknown": [r["name"] for r in rows if r["state"] == "unknown"],
             "stale": [r["name"] for r in rows if r["state"] == "stale"], "text": text}
+
+
+def ari_advice(results):
+    """{certificate: {renew, text}} from acme_certificate_renewal_info's results looped over
+    `certificates | zip(get_certificate's results)`: what the CA advises for the certificate served (ARI, RFC 9773),
+    or why it was not asked or not answered. A CA without ARI, or one that did not answer, advises nothing: the days
+    left decide."""
+    advice = {}
+    for result in results or ():
+        try:
+            cert, served = result["item"]
+            name = cert["name"]
+        except (KeyError, TypeError, ValueError):
+            raise OpsreadyError("ari: each result's item is (certificate, get_certificate's result), as "
+                                "certificates | zip(results) makes them")
+        if result.get("skipped"):
+            text = "not asked: the served certificate was not read (%s)" % one_line(
+                (served or {}).get("msg") or "no address answered")
+        elif result.get("failed") or result.get("unreachable"):
+            text = "not answered: %s" % one_line(result.get("msg") or "no reason given")
+        elif not result.get("supports_ari"):
+            text = "not offered by the CA"
+        else:
+            text = one_line(result.get("msg") or ("renew now" if result.get("should_renew") else "not yet"))
+        advice[name] = {"renew": bool(result.get("supports_ari") and result.get("should_renew")
+                                      and not result.get("failed")), "text": text[:300]}
+    return advice
 
 
 def _files(on_disk):

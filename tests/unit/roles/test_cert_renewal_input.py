@@ -30,6 +30,12 @@ ROWS = [
      "cert_renewal_verify_retries must be from 1 to 600, got 0"),
     ("reads without end", {"cert_renewal_verify_retries": 100000},
      "cert_renewal_verify_retries must be from 1 to 600, got 100000"),
+    ("an ARI way not known", {"cert_renewal_ari": "never"},
+     "value of cert_renewal_ari must be one of: standard, start, off, got: never"),
+    ("no time to ask the CA", {"cert_renewal_ari_timeout": 0}, "cert_renewal_ari_timeout must be from 1 to 300 seconds, got 0"),
+    ("an ARI wait without end", {"cert_renewal_ari_timeout": 3600},
+     "cert_renewal_ari_timeout must be from 1 to 300 seconds, got 3600"),
+    ("an ARI wait as words", {"cert_renewal_ari_timeout": "long"}, "argument 'cert_renewal_ari_timeout' is of type str"),
 ]
 
 
@@ -59,4 +65,4 @@ def test_bad_settings_are_refused_before_anything_is_read(refused, n, name, mess
 
 
 def test_the_table_names_each_row_once():
-    assert len({row[0] for row in ROWS}) == len(ROWS) == 12
+    assert len({row[0] for row in ROWS}) == len(ROWS) == 16

@@ -101,6 +101,7 @@ def test_a_second_run_orders_nothing_and_changes_nothing(tmp_path, lab):
     assert evidence["result"] == "nothing due" and "issued" not in [s["step"] for s in evidence["timeline"]]
     [row] = evidence["report"]
     assert row["state"] == "ok" and row["window"] == "ok" and row["serials"] == [before[0]]
+    assert row["ari"] == "not offered by the CA"   # asked from lb1 over TLS: Debian's Pebble 2.4 has no ARI
     assert served(lab) == before
     assert 'opsready_certificate_due{certificate="demo.lab.test"} 0' in metrics.read_text()
     assert 'opsready_certificate_days_left{certificate="demo.lab.test"} %s' % row["days_left"] in metrics.read_text()

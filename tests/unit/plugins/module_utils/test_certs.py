@@ -258,3 +258,48 @@ def test_forced_every_certificate_read_is_due_and_one_not_read_stays_unknown():
     assert plan["certificates"][0]["why"].startswith("10.0.0.10:443: renewed on demand (cert_renewal_force); 80 days")
     plan = _certs.plan(TWO, [result("demo.lab.test@10.0.0.10:443", served(80))], NOW, force=True)
     assert plan["due"] == [] and plan["unknown"] == ["demo.lab.test"]
+
+
+def advised(**result):
+    """acme_certificate_renewal_info's result for the certificate TWO names, its item as the role's loop makes it."""
+    return dict(result, item=[TWO[0], {"cert": "-----BEGIN CERTIFICATE-----..."}])
+
+
+BOTH_80 = [result("demo.lab.test@10.0.0.10:443", served(80)), result("demo.lab.test@10.0.0.11:443", served(80))]
+
+
+@pytest.mark.parametrize("answer, due, said", [
+    (advised(supports_ari=True, should_renew=True, msg="The suggested renewal interval provided by ARI is in the "
+             "past. Information on renewal interval: https://ca.example/incident"), True,
+     "The suggested renewal interval provided by ARI is in the past. Information on renewal interval: "
+     "https://ca.example/incident"),
+    (advised(supports_ari=True, should_renew=False, msg="The certificate is still valid and no condition was reached"),
+     False, "The certificate is still valid and no condition was reached"),
+    (advised(supports_ari=False, should_renew=False, msg="The certificate is still valid"), False,
+     "not offered by the CA"),
+    (advised(failed=True, supports_ari=True, should_renew=True, msg="Timeout\non the\ndirectory"), False,
+     "not answered: Timeout on the directory"),
+    (advised(unreachable=True, msg="Failed to connect to acme1"), False, "not answered: Failed to connect to acme1"),
+    (dict(skipped=True, item=[TWO[0], {"failed": True, "msg": "Error while connecting\nrefused"}]), False,
+     "not asked: the served certificate was not read (Error while connecting refused)"),
+])
+def test_the_cas_renewal_information_makes_a_certificate_due_only_when_it_says_renew(answer, due, said):
+    plan = _certs.plan(TWO, BOTH_80, NOW, ari=[answer])
+    [row] = plan["certificates"]
+    assert row["ari"] == said and row["due"] is due and plan["due"] == (["demo.lab.test"] if due else [])
+    if due:
+        assert row["why"].startswith("10.0.0.10:443: the CA advises renewing now (ARI: The suggested renewal interval")
+        assert row["why"].endswith("80 days left (renewed below 30, or a third of its 90-day lifetime)")
+    else:
+        assert row["why"].startswith("80 days left")
+
+
+def test_the_cas_advice_orders_nothing_for_a_certificate_one_of_whose_servers_was_not_read():
+    plan = _certs.plan(TWO, BOTH_80[:1], NOW, ari=[advised(supports_ari=True, should_renew=True, msg="renew")])
+    assert plan["due"] == [] and plan["unknown"] == ["demo.lab.test"] and plan["certificates"][0]["ari"] == "renew"
+
+
+def test_no_advice_asked_is_none_and_results_not_made_by_the_loop_are_refused():
+    assert _certs.plan(TWO, BOTH_80, NOW)["certificates"][0]["ari"] is None
+    with pytest.raises(_certs.OpsreadyError, match="each result's item is .certificate, get_certificate's result."):
+        _certs.plan(TWO, BOTH_80, NOW, ari=[{"supports_ari": True, "should_renew": True}])
