@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, one_line
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number, one_line
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -30,25 +30,13 @@ KEY_TYPES = ("ecdsa", "rsa")
 ALERT_DAYS, REVIEW_DAYS = 21, 45
 
 
-def _days(value):
-    """A number of days given as a number or as its text (-e key=value gives text); None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    return value if isinstance(value, (int, float)) else None
-
-
 def certificates(declared, renew_days=30, inventory=None):
     """The declared certificates, checked and with their defaults: [{name, names, key_type, rotate_key, deploy:
     [{host, format, path (haproxy) or cert_path and key_path (nginx), owner, group, validate, service, serve:
     [{address, port, sni}]}]}]. inventory: the host names a deployment may name (none: not checked). Every problem at
     once, before anything is read."""
     problems = []
-    days = _days(renew_days)
+    days = number(renew_days)
     if days is None or not 0 <= days <= 3650:
         problems.append("cert_renewal_days must be a number of days from 0 to 3650, got %r" % (renew_days,))
     if not isinstance(declared, list) or not declared:
@@ -190,7 +178,7 @@ def due(observed, names, now, renew_days=30, fraction=1.0 / 3):
     left = (not_after - now).total_seconds()
     lifetime = max(1.0, (not_after - not_before).total_seconds())
     days_left = round(left / 86400, 1)
-    renew_seconds = float(_days(renew_days) or 0) * 86400
+    renew_seconds = float(number(renew_days) or 0) * 86400
     short = renew_seconds >= lifetime   # judged by its third alone: else due as soon as issued
     if short:
         renew_seconds = 0.0
@@ -201,17 +189,17 @@ def due(observed, names, now, renew_days=30, fraction=1.0 / 3):
     if missing:
         return {"due": True, "why": "does not cover %s" % ", ".join(missing), "days_left": days_left}
     if left < renew_seconds:
-        return {"due": True, "why": "%s days left, fewer than %s" % (_num(left / 86400), _num(_days(renew_days) or 0)),
+        return {"due": True, "why": "%s days left, fewer than %s" % (_num(left / 86400), _num(number(renew_days) or 0)),
                 "days_left": days_left}
     if left < lifetime * fraction:
         return {"due": True, "why": "%s days left, less than a third of its %s-day lifetime" % (
             _num(left / 86400), _num(lifetime / 86400)), "days_left": days_left}
     if short:
         return {"due": False, "why": "%s days left (renewed at a third of its %s-day lifetime: it is shorter-lived "
-                "than the %s days asked)" % (_num(left / 86400), _num(lifetime / 86400), _num(_days(renew_days))),
+                "than the %s days asked)" % (_num(left / 86400), _num(lifetime / 86400), _num(number(renew_days))),
                 "days_left": days_left}
     return {"due": False, "why": "%s days left (renewed below %s, or a third of its %s-day lifetime)" % (
-        _num(left / 86400), _num(_days(renew_days) or 0), _num(lifetime / 86400)), "days_left": days_left}
+        _num(left / 86400), _num(number(renew_days) or 0), _num(lifetime / 86400)), "days_left": days_left}
 
 
 def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False, ari=None):

@@ -18,6 +18,16 @@ class OpsreadyError(Exception):
         self.result = result
 
 
+def number(value):
+    """A number given as a number or as its text (-e key=value gives text); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def one_line(error):
     """An error's text on one line (a driver's message spans several)."""
     return " ".join(str(error).split())

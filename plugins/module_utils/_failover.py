@@ -21,7 +21,7 @@ import threading
 import time
 
 from ansible_collections.opsready.runbooks.plugins.module_utils import _replication as replication
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number
 from ansible_collections.opsready.runbooks.plugins.module_utils._postgres import servers
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
@@ -353,8 +353,6 @@ def plan(results, standby=""):
 def settings(values):
     """Refuse, before anything is read or changed, settings the failover cannot run with: every problem at once
     (OpsreadyError, step=True). values: the role's db_failover_* variables without the prefix. Returns True."""
-    from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import _number
-
     def _name(value):   # an inventory host name: it reaches shells on the members, so nothing a shell would read
         return isinstance(value, str) and HOST.match(value) is not None
     problems = []
@@ -369,12 +367,12 @@ def settings(values):
     for key, low, high in (("probes", 1, 100), ("interval", 0.1, 60), ("probe_timeout", 0.1, 30),
                            ("watch", 0, 7 * 24 * 3600), ("max_lag_bytes", 0, 2 ** 40), ("promote_timeout", 1, 3600),
                            ("fence_timeout", 1, 600), ("verify_timeout", 1, 3600)):
-        number = _number(values.get(key))
+        given = number(values.get(key))
         whole = key in ("probes", "max_lag_bytes")
-        if number is None or not low <= number <= high or (whole and number != int(number)):
+        if given is None or not low <= given <= high or (whole and given != int(given)):
             problems.append("db_failover_%s must be a %snumber from %s to %s, got %r"
                             % (key, "whole " if whole else "", low, high, values.get(key)))
-    interval, timeout = _number(values.get("interval")), _number(values.get("probe_timeout"))
+    interval, timeout = number(values.get("interval")), number(values.get("probe_timeout"))
     if interval is not None and timeout is not None and timeout > interval:
         problems.append("db_failover_probe_timeout (%s) must be at most db_failover_interval (%s): a probe ends before "
                         "the next one starts" % (values.get("probe_timeout"), values.get("interval")))

@@ -7,7 +7,7 @@ primary, which standby takes over, and the refusals. Pure functions."""
 
 from __future__ import annotations
 
-from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError
+from ansible_collections.opsready.runbooks.plugins.module_utils._errors import OpsreadyError, number
 from ansible_collections.opsready.runbooks.plugins.module_utils._replication import lsn_bytes
 
 NAME = "db_switchover_plan"
@@ -193,16 +193,6 @@ def conninfo(settings):
     return " ".join(words)
 
 
-def _number(value):
-    """A number given as a number or as its text (-e key=value gives text); None for anything else."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _name(value):
     return isinstance(value, str) and value.strip() == value and value != "" and all(
         ord(c) >= 32 and not c.isspace() for c in value)
@@ -223,8 +213,8 @@ def settings(values):
         problems.append("db_switchover_to must be empty or one of db_switchover_members, got %r" % (to,))
     for key, low, high, unit in (("max_lag_bytes", 0, 2 ** 40, "bytes"), ("pause_timeout", 1, 3600, "seconds"),
                                  ("promote_timeout", 1, 3600, "seconds"), ("pg_port", 1, 65535, "")):
-        number = _number(values.get(key))
-        if number is None or number != int(number) or not low <= number <= high:
+        given = number(values.get(key))
+        if given is None or not low <= given <= high or given != int(given):   # inf, nan: out of range first
             problems.append("db_switchover_%s must be a whole number from %d to %d%s, got %r"
                             % (key, low, high, " " + unit if unit else "", values.get(key)))
     pgbouncer = values.get("pgbouncer")

@@ -186,6 +186,12 @@ def test_every_bad_setting_is_said_at_once():
     assert "db_switchover_max_lag_bytes must be a whole number from 0 to 1099511627776 bytes, got True" in said
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", float("inf"), "1e400"])
+def test_numbers_without_end_are_refused_not_a_crash(value):
+    with pytest.raises(OpsreadyError, match="db_switchover_pause_timeout must be a whole number from 1 to 3600 sec"):
+        settings(dict(SETTINGS, pause_timeout=value))
+
+
 from ansible_collections.opsready.runbooks.plugins.module_utils._switchover import consoles  # noqa: E402
 
 
