@@ -27,7 +27,10 @@ import uuid
 
 PROJECT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "extensions/molecule"))
-from labtest import ADDRESSES, LAB, Writer  # noqa: E402
+import testinfra  # noqa: E402
+from labtest import ADDRESSES, LAB, Writer, synchronous  # noqa: E402
+
+MEMBERS = {name: testinfra.get_host("podman://" + name) for name in ("db1", "db2")}
 
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_HOME=str(PROJECT / ".ansible"))
 PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
@@ -36,20 +39,6 @@ PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 def psql(host, sql):
     return subprocess.run(["podman", "exec", host, "runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-d",
                            LAB["lab_pg_app_db"], "-c", sql], capture_output=True, text=True, check=True).stdout.strip()
-
-
-SYNCHRONOUS = "/etc/postgresql/15/main/conf.d/synchronous.conf"
-
-
-def synchronous(on):
-    """The shared synchronous setting in a file of both members (or none), and no ALTER SYSTEM value over it."""
-    for host in ("db1", "db2"):
-        command = ("echo \"synchronous_standby_names = '*'\" > %s" % SYNCHRONOUS) if on else "rm -f %s" % SYNCHRONOUS
-        subprocess.run(["podman", "exec", host, "sh", "-c", command], check=True, capture_output=True)
-        subprocess.run(["podman", "exec", host, "runuser", "-u", "postgres", "--", "psql", "-Atqc",
-                        "ALTER SYSTEM RESET synchronous_standby_names"], check=True, capture_output=True)
-        subprocess.run(["podman", "exec", host, "runuser", "-u", "postgres", "--", "psql", "-Atqc",
-                        "SELECT pg_reload_conf()"], check=True, capture_output=True)
 
 
 def primary():
@@ -130,7 +119,7 @@ def main():
     if runs < 1:
         sys.exit("--runs must be 1 or more")
     results = []
-    synchronous(options.synchronous)
+    synchronous(MEMBERS, options.synchronous)
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(runs):
             result = run_once(pathlib.Path(tmp) / str(n))
@@ -145,7 +134,7 @@ def main():
         if primary() != "db1":
             playbook("playbooks/db_switchover.yml", "-e", "db_switchover_to=db1",
                      "-e", "db_switchover_evidence_dir=%s" % tmp)
-    synchronous(False)
+    synchronous(MEMBERS, False)
     for key, label in (("detect", "kill -> loss confirmed, s"), ("repoint", "kill -> PgBouncer on the new primary, s"),
                        ("gap", "write unavailability through the LB, s"), ("errors", "client errors"),
                        ("lost", "commits lost")):

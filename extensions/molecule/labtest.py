@@ -48,6 +48,22 @@ def psql(host, sql, db="demo"):
     return result.stdout.strip()
 
 
+SYNCHRONOUS = "/etc/postgresql/15/main/conf.d/synchronous.conf"
+
+
+def synchronous(hosts, on):
+    """A synchronous setting the members share, in a file of their own configuration (as a platform sets it), and
+    none left by ALTER SYSTEM (a suspension an earlier run of this test left, stopped before the rejoin)."""
+    for name in ("db1", "db2"):
+        if on:
+            hosts[name].check_output("echo \"synchronous_standby_names = '*'\" > %s" % SYNCHRONOUS)
+        else:
+            hosts[name].run("rm -f %s" % SYNCHRONOUS)
+        if hosts[name].run("systemctl is-active postgresql@15-main").stdout.strip() == "active":
+            psql(hosts[name], "ALTER SYSTEM RESET synchronous_standby_names", db="postgres")
+            psql(hosts[name], "SELECT pg_reload_conf()", db="postgres")
+
+
 def wait_for(check, timeout=20.0, interval=0.5):
     """Poll check() until it returns a truthy value; return the last value (falsy on timeout)."""
     deadline = time.monotonic() + timeout

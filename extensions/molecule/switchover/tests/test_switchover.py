@@ -11,7 +11,8 @@ import subprocess
 import time
 import uuid
 
-from labtest import PROJECT, Writer, _ansible_env, ansible_module, ansible_playbook, psql, recap_changed, wait_for
+from labtest import (PROJECT, Writer, _ansible_env, ansible_module, ansible_playbook, psql, recap_changed, synchronous,
+                     wait_for)
 
 APP_HOSTS = ("app1", "app2")
 
@@ -39,22 +40,6 @@ def pgbouncer_targets(lab):
             check=True)
         targets[name] = (state["after"]["target"]["host"], state["after"]["paused"])
     return targets
-
-
-SYNCHRONOUS = "/etc/postgresql/15/main/conf.d/synchronous.conf"
-
-
-def synchronous(hosts, on):
-    """A synchronous setting the members share, in a file of their own configuration (as a platform sets it), and
-    none left by ALTER SYSTEM (a suspension an earlier run of this test left, stopped before the rejoin)."""
-    for name in ("db1", "db2"):
-        if on:
-            hosts[name].check_output("echo \"synchronous_standby_names = '*'\" > %s" % SYNCHRONOUS)
-        else:
-            hosts[name].run("rm -f %s" % SYNCHRONOUS)
-        if hosts[name].run("systemctl is-active postgresql@15-main").stdout.strip() == "active":
-            psql(hosts[name], "ALTER SYSTEM RESET synchronous_standby_names", db="postgres")
-            psql(hosts[name], "SELECT pg_reload_conf()", db="postgres")
 
 
 def sync_states(hosts, primary):
