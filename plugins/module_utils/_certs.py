@@ -211,7 +211,8 @@ def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False, 
     is not known); one server due makes it due; one not due whose server serves another certificate than the
     deployment's file holds is 'stale' (a reload that did not happen: nothing to order). force: every certificate
     that could be read is due (a key compromised, a CA that revoked). ari: the CA's advice, ari_advice()'s input; a
-    certificate the CA advises renewing now is due (a revocation ahead, a window the CA chose)."""
+    certificate the CA advises renewing now is due (a revocation ahead, a window the CA chose), unless its file
+    already holds another one (stale: it needs a reload, not an order)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     by_name = {r.get("name"): r for r in results or ()}
     files = _files(on_disk)
@@ -242,7 +243,7 @@ def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False, 
         if force and servers and not unreadable:
             for s in servers:
                 s.update(due=True, why="renewed on demand (cert_renewal_force); %s" % s["why"])
-        elif said and said["renew"] and servers and not unreadable:
+        elif said and said["renew"] and servers and not unreadable and not stale:   # stale: a reload, not an order
             for s in servers:
                 s.update(due=True, why="the CA advises renewing now (ARI: %s); %s" % (said["text"], s["why"]))
         is_due = any(s["due"] for s in servers)
@@ -261,29 +262,44 @@ def plan(declared, results, now=None, renew_days=30, on_disk=None, force=False, 
             "stale": [r["name"] for r in rows if r["state"] == "stale"], "text": text}
 
 
-def ari_advice(results):
-    """{certificate: {renew, text}} from acme_certificate_renewal_info's results looped over
-    `certificates | zip(get_certificate's results)`: what the CA advises for the certificate served (ARI, RFC 9773),
-    or why it was not asked or not answered. A CA without ARI, or one that did not answer, advises nothing: the days
-    left decide."""
+def ari_advice(ari):
+    """{certificate: {renew, text}}: what the CA advises for the certificate served (ARI, RFC 9773), or why it was not
+    asked or did not answer. ari: {directory: ansible.builtin.uri's result for the CA's directory, results:
+    acme_certificate_renewal_info's results looped over `certificates | zip(get_certificate's results)`}; none: not
+    asked. A CA without ARI, or one that did not answer, advises nothing: the days left decide."""
+    if not ari:
+        return {}
+    if not isinstance(ari, dict):
+        raise OpsreadyError("ari: {directory, results}, as the role gathers them")
+    directory = ari.get("directory") or {}
+    offered = isinstance(directory.get("json"), dict) and "renewalInfo" in directory["json"]
+    if directory.get("failed") or directory.get("unreachable") or not directory:
+        everyone = "not answered: its directory could not be read (%s)" % one_line(directory.get("msg") or "not read")
+    elif not offered:
+        everyone = "not offered by the CA"
+    else:
+        everyone = None
     advice = {}
-    for result in results or ():
+    for result in ari.get("results") or ():
         try:
             cert, served = result["item"]
             name = cert["name"]
         except (KeyError, TypeError, ValueError):
             raise OpsreadyError("ari: each result's item is (certificate, get_certificate's result), as "
                                 "certificates | zip(results) makes them")
-        if result.get("skipped"):
+        if everyone:
+            text = everyone
+        elif result.get("skipped"):
             text = "not asked: the served certificate was not read (%s)" % one_line(
                 (served or {}).get("msg") or "no address answered")
         elif result.get("failed") or result.get("unreachable"):
             text = "not answered: %s" % one_line(result.get("msg") or "no reason given")
         elif not result.get("supports_ari"):
-            text = "not offered by the CA"
+            text = ("not asked: %s" % one_line(result.get("msg") or "?")) if result.get("cert_id") else \
+                "not asked: the served certificate has no Authority Key Identifier (the CA could not tell which it is)"
         else:
             text = one_line(result.get("msg") or ("renew now" if result.get("should_renew") else "not yet"))
-        advice[name] = {"renew": bool(result.get("supports_ari") and result.get("should_renew")
+        advice[name] = {"renew": bool(not everyone and result.get("supports_ari") and result.get("should_renew")
                                       and not result.get("failed")), "text": text[:300]}
     return advice
 

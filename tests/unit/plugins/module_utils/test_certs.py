@@ -265,26 +265,42 @@ def advised(**result):
     return dict(result, item=[TWO[0], {"cert": "-----BEGIN CERTIFICATE-----..."}])
 
 
+OFFERED = {"status": 200, "json": {"newNonce": "n", "newAccount": "a", "newOrder": "o", "renewalInfo": "r"}}
 BOTH_80 = [result("demo.lab.test@10.0.0.10:443", served(80)), result("demo.lab.test@10.0.0.11:443", served(80))]
 
 
+def asked(*results, directory=None):
+    return {"directory": directory or OFFERED, "results": list(results)}
+
+
 @pytest.mark.parametrize("answer, due, said", [
-    (advised(supports_ari=True, should_renew=True, msg="The suggested renewal interval provided by ARI is in the "
-             "past. Information on renewal interval: https://ca.example/incident"), True,
+    (asked(advised(supports_ari=True, should_renew=True, cert_id="a.b", msg="The suggested renewal interval provided "
+                   "by ARI is in the past. Information on renewal interval: https://ca.example/incident")), True,
      "The suggested renewal interval provided by ARI is in the past. Information on renewal interval: "
      "https://ca.example/incident"),
-    (advised(supports_ari=True, should_renew=False, msg="The certificate is still valid and no condition was reached"),
+    (asked(advised(supports_ari=True, should_renew=False, cert_id="a.b",
+                   msg="The certificate is still valid and no condition was reached")),
      False, "The certificate is still valid and no condition was reached"),
-    (advised(supports_ari=False, should_renew=False, msg="The certificate is still valid"), False,
-     "not offered by the CA"),
-    (advised(failed=True, supports_ari=True, should_renew=True, msg="Timeout\non the\ndirectory"), False,
+    (asked(advised(supports_ari=False, should_renew=False, msg="The certificate is still valid"),
+           directory={"status": 200, "json": {"newNonce": "n"}}), False, "not offered by the CA"),
+    (asked(advised(skipped=True), directory={"failed": True, "msg": "Request failed: <urlopen error timed out>"}),
+     False, "not answered: its directory could not be read (Request failed: <urlopen error timed out>)"),
+    (asked(advised(skipped=True), directory={"unreachable": True, "msg": "Failed to connect to lb1"}), False,
+     "not answered: its directory could not be read (Failed to connect to lb1)"),
+    (asked(advised(failed=True, supports_ari=True, should_renew=True, msg="Timeout\non the\ndirectory")), False,
      "not answered: Timeout on the directory"),
-    (advised(unreachable=True, msg="Failed to connect to acme1"), False, "not answered: Failed to connect to acme1"),
-    (dict(skipped=True, item=[TWO[0], {"failed": True, "msg": "Error while connecting\nrefused"}]), False,
+    (asked(advised(unreachable=True, msg="Failed to connect to acme1")), False,
+     "not answered: Failed to connect to acme1"),
+    (asked(dict(skipped=True, item=[TWO[0], {"failed": True, "msg": "Error while connecting\nrefused"}])), False,
      "not asked: the served certificate was not read (Error while connecting refused)"),
+    (asked(advised(supports_ari=False, should_renew=False, msg="The certificate is still valid and no condition was "
+                   "reached")), False,
+     "not asked: the served certificate has no Authority Key Identifier (the CA could not tell which it is)"),
+    (asked(advised(supports_ari=False, should_renew=True, cert_id="a.b", msg="The certificate has already expired")),
+     False, "not asked: The certificate has already expired"),
 ])
 def test_the_cas_renewal_information_makes_a_certificate_due_only_when_it_says_renew(answer, due, said):
-    plan = _certs.plan(TWO, BOTH_80, NOW, ari=[answer])
+    plan = _certs.plan(TWO, BOTH_80, NOW, ari=answer)
     [row] = plan["certificates"]
     assert row["ari"] == said and row["due"] is due and plan["due"] == (["demo.lab.test"] if due else [])
     if due:
@@ -295,11 +311,23 @@ def test_the_cas_renewal_information_makes_a_certificate_due_only_when_it_says_r
 
 
 def test_the_cas_advice_orders_nothing_for_a_certificate_one_of_whose_servers_was_not_read():
-    plan = _certs.plan(TWO, BOTH_80[:1], NOW, ari=[advised(supports_ari=True, should_renew=True, msg="renew")])
+    plan = _certs.plan(TWO, BOTH_80[:1], NOW, ari=asked(advised(supports_ari=True, should_renew=True, msg="renew")))
     assert plan["due"] == [] and plan["unknown"] == ["demo.lab.test"] and plan["certificates"][0]["ari"] == "renew"
+
+
+def test_the_cas_advice_orders_nothing_for_a_server_not_reloaded_with_the_file_it_holds():
+    """The CA speaks of the certificate served; the file already holds a newer one: a reload is needed, not an
+    order."""
+    on_disk = [disk(TWO[0], "lb1", serial=0x2B)]
+    plan = _certs.plan(TWO, [result("demo.lab.test@10.0.0.10:443", served(80, serial="1A")),
+                             result("demo.lab.test@10.0.0.11:443", served(80, serial="1A"))], NOW, on_disk=on_disk,
+                       ari=asked(advised(supports_ari=True, should_renew=True, cert_id="a.b", msg="renew")))
+    assert plan["due"] == [] and plan["stale"] == ["demo.lab.test"]
 
 
 def test_no_advice_asked_is_none_and_results_not_made_by_the_loop_are_refused():
     assert _certs.plan(TWO, BOTH_80, NOW)["certificates"][0]["ari"] is None
     with pytest.raises(_certs.OpsreadyError, match="each result's item is .certificate, get_certificate's result."):
-        _certs.plan(TWO, BOTH_80, NOW, ari=[{"supports_ari": True, "should_renew": True}])
+        _certs.plan(TWO, BOTH_80, NOW, ari=asked({"supports_ari": True, "should_renew": True}))
+    with pytest.raises(_certs.OpsreadyError, match="ari: .directory, results., as the role gathers them"):
+        _certs.plan(TWO, BOTH_80, NOW, ari=[advised(supports_ari=True)])
