@@ -76,6 +76,10 @@ def certificates(declared, renew_days=30, inventory=None):
         unknown = sorted({d.get("host") for d in checked if inventory is not None and d.get("host") not in inventory})
         if unknown:
             problems.append("%s: deploy names %s, not in the inventory" % (where, ", ".join(map(str, unknown))))
+        addresses = [(d.get("host"), "%s:%s" % (s["address"], s["port"])) for d in checked for s in d.get("serve", ())]
+        for address in sorted({a for dummy, a in addresses if [b for dummy, b in addresses].count(a) > 1}):
+            problems.append("%s: %s is named twice as serving it (%s): each address is one server, read once" % (
+                where, address, ", ".join("on %s" % h for h, a in addresses if a == address)))
         for deploy in checked:
             for key in FORMATS.get(deploy.get("format"), {}).get("paths", []):
                 place = (deploy.get("host"), deploy.get(key))

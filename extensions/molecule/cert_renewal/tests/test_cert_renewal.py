@@ -15,11 +15,11 @@ CERT = "/etc/haproxy/certs/demo.lab.test.pem"
 DUE = "cert_renewal_force=true"   # every certificate due: a renewal on demand
 
 
-def served(lab):
-    """The certificate lb1 serves for the public name: (serial in hex, issuer)."""
+def served(lab, host="lb1", port=443):
+    """The certificate a host serves for the public name: (serial in hex, issuer)."""
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection((lab["addresses"]["lb1"], 443), timeout=5) as raw:
+    with socket.create_connection((lab["addresses"][host], port), timeout=5) as raw:
         with context.wrap_socket(raw, server_hostname=lab["lab_public_name"]) as tls:
             cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
     return "%X" % cert.serial_number, cert.issuer.rfc4514_string()
@@ -193,3 +193,52 @@ def test_a_file_the_server_was_not_reloaded_with_is_said_and_nothing_is_ordered(
     assert "reload it (nothing to order). Not renewed" in text_said
     assert evidence["report"][0]["state"] == "stale" and "issued" not in [s["step"] for s in evidence["timeline"]]
     assert served(lab) == before
+
+
+NGINX = "/etc/nginx/tls/demo.lab.test"
+
+
+def test_nginx_gets_the_certificate_with_its_chain_and_the_key_apart_and_serves_it(tmp_path, lab, hosts):
+    """The nginx format on app1 (prepare: a TLS server on 8443 with the lab CA's certificate): the certificate and
+    its chain in one file, the key alone in another (0600), nginx -t, a graceful reload, the new serial served."""
+    before, on_lb1_before = served(lab, "app1", 8443), served(lab)
+    declared = [{"name": "demo-nginx", "names": ["demo.lab.test"], "deploy": [
+        {"host": "app1", "format": "nginx", "cert_path": NGINX + ".crt", "key_path": NGINX + ".key",
+         "serve": [{"address": lab["addresses"]["app1"], "port": 8443, "sni": "demo.lab.test"}]}]}]
+    run, evidence = renewal(tmp_path, "-e", DUE, "-e", json.dumps({"opsready_certificates": declared}))
+    assert run.returncode == 0, said(run)[-3000:]
+    after = served(lab, "app1", 8443)
+    assert after != before and "Pebble" in after[1] and evidence["renewed"][0]["serial"] == after[0]
+    assert evidence["result"] == "renewed: demo-nginx" and served(lab) == on_lb1_before   # lb1 not touched
+    cert, key = hosts["app1"].file(NGINX + ".crt"), hosts["app1"].file(NGINX + ".key")
+    assert cert.content_string.count("BEGIN CERTIFICATE") >= 2 and "PRIVATE KEY" not in cert.content_string
+    assert "PRIVATE KEY" in key.content_string and "CERTIFICATE" not in key.content_string
+    assert (key.mode, key.user, cert.mode) == (0o600, "root", 0o600)
+    assert int(openssl(cert.content_string, "-serial").strip().split("=")[1], 16) == int(after[0], 16)
+    assert hosts["app1"].run("nginx -t").rc == 0
+    kept = hosts["app1"].file("/var/lib/opsready/cert_renewal/previous/demo-nginx/0")
+    assert kept.is_directory   # the previous files kept, outside nginx's configuration
+
+
+def test_a_server_that_cannot_be_reached_gets_nothing_written_and_the_run_says_so(tmp_path, lab, hosts):
+    """Two servers of one certificate: lb1, then a host that refuses every connection (an inventory host whose SSH
+    port is closed; what it would serve is read at app1's nginx, which the test before renewed). lb1 takes the new
+    certificate and serves it; the second gets nothing, and the run stops saying that, and that lb1 already serves
+    the new one; the sink is told."""
+    ghost = tmp_path / "ghost.yml"
+    ghost.write_text(json.dumps({"all": {"hosts": {"ghost": {"ansible_host": "127.0.0.1", "ansible_port": 9}}}}))
+    declared = [{"name": "demo.lab.test", "names": ["demo.lab.test"], "deploy": [
+        {"host": "lb1", "path": CERT, "serve": [{"address": lab["addresses"]["lb1"], "sni": "demo.lab.test"}]},
+        {"host": "ghost", "path": CERT, "serve": [{"address": lab["addresses"]["app1"], "port": 8443,
+                                                   "sni": "demo.lab.test"}]}]}]
+    before, told = served(lab), len(sink(lab))
+    run, evidence = renewal(tmp_path, "-i", "inventories/lab/hosts.yml", "-i", str(ghost), "-e", DUE,
+                            "-e", json.dumps({"opsready_certificates": declared}))
+    text_said = said(run)
+    assert run.returncode != 0
+    assert "ghost could not be reached" in text_said, text_said[-3000:]
+    assert "demo.lab.test on ghost: nothing was written, nothing reloaded" in text_said, text_said[-3000:]
+    assert "demo.lab.test on lb1" in evidence["served_new"][0] and served(lab) != before   # lb1 serves the new one
+    assert evidence["result"] == "stopped" and evidence["stopped"]["server"] == "ghost"
+    [note] = sink(lab)[told:]
+    assert note["event"] == "failed" and "ghost could not be reached" in note["text"], note

@@ -70,6 +70,11 @@ BAD = [
     ("a port as text", deploy(serve=[{"port": "443"}]), "serve port must be from 1 to 65535, got '443'"),
     ("an sni with a space", deploy(serve=[{"sni": "a b"}]), "serve sni must be a DNS name"),
     ("a negative threshold", None, "cert_renewal_days must be a number of days from 0 to 3650, got -1"),
+    ("one address for two servers", [dict(DEMO, deploy=[DEMO["deploy"][0], dict(DEMO["deploy"][0], host="lb2",
+                                                                                serve=[{"address": "lb1"}])])],
+     "certificate demo.lab.test: lb1:443 is named twice as serving it (on lb1, on lb2): each address is one server"),
+    ("one address twice on a server", deploy(serve=[{"address": "10.0.0.1"}, {"address": "10.0.0.1", "sni": "a.b"}]),
+     "10.0.0.1:443 is named twice as serving it (on lb1, on lb1)"),
 ]
 
 
@@ -97,7 +102,7 @@ def test_every_problem_is_said_at_once():
 
 
 def test_the_table_is_as_long_as_we_say():
-    assert len({row[0] for row in BAD}) == len(BAD) == 33
+    assert len({row[0] for row in BAD}) == len(BAD) == 35
 
 
 def served(days_left, lifetime_days=90, names=("demo.lab.test",), serial="1A"):
