@@ -180,8 +180,9 @@ def read(conn, database):
             return {"target": {"host": row.get("host"), "port": row.get("port"), "dbname": row.get("database")},
                     "paused": bool(row.get("paused")), "disabled": bool(row.get("disabled")),
                     "connections": row.get("current_connections")}
-    raise OpsreadyError("PgBouncer has no database %s (it has: %s)" % (
-        database, ", ".join(sorted(str(r.get("name")) for r in rows if r.get("name") != "pgbouncer")) or "none"))
+    names = sorted(str(r.get("name"))[:64] for r in rows if r.get("name") != "pgbouncer")
+    raise OpsreadyError("PgBouncer has no database %s (it has: %s%s)" % (
+        database, ", ".join(names[:10]) or "none", " and %d more" % (len(names) - 10) if len(names) > 10 else ""))
 
 
 def busy(conn, database):

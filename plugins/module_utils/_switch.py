@@ -267,7 +267,7 @@ def switch(params, connect_target, connect_console, check_mode=False, run=_run, 
                                     % (identifier, here["identifier"]))
             _promote.promote(target, dict(params, min_lsn=None, max_lag_bytes=0, accept_data_loss=False), True)
         except Exception as e:
-            raise OpsreadyError("%s: %s. Nothing was changed" % (where, one_line(e)), **result)
+            raise OpsreadyError("%s: %s. Nothing was changed" % (where, one_line(e).rstrip(".")), **result)
         t = _step(result, "check", started, clock)
         if check_mode:
             result.update(changed=True, msg="would pause %d PgBouncer(s), fence and stop this server, promote the "
