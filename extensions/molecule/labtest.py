@@ -51,12 +51,13 @@ def psql(host, sql, db="demo"):
 SYNCHRONOUS = "/etc/postgresql/15/main/conf.d/synchronous.conf"
 
 
-def synchronous(hosts, on):
+def synchronous(hosts, on, names="*"):   # names: one for both, or {member: names}
     """A synchronous setting the members share, in a file of their own configuration (as a platform sets it), and
     none left by ALTER SYSTEM (a suspension an earlier run of this test left, stopped before the rejoin)."""
     for name in ("db1", "db2"):
         if on:
-            hosts[name].check_output("echo \"synchronous_standby_names = '*'\" > %s" % SYNCHRONOUS)
+            hosts[name].check_output("echo \"synchronous_standby_names = '%s'\" > %s" % (
+                names[name] if isinstance(names, dict) else names, SYNCHRONOUS))
         else:
             hosts[name].run("rm -f %s" % SYNCHRONOUS)
         if hosts[name].run("systemctl is-active postgresql@15-main").stdout.strip() == "active":

@@ -217,7 +217,9 @@ def test_nginx_gets_the_certificate_with_its_chain_and_the_key_apart_and_serves_
     assert int(openssl(cert.content_string, "-serial").strip().split("=")[1], 16) == int(after[0], 16)
     assert hosts["app1"].run("nginx -t").rc == 0
     kept = hosts["app1"].file("/var/lib/opsready/cert_renewal/previous/demo-nginx/0")
-    assert kept.is_directory   # the previous files kept, outside nginx's configuration
+    assert kept.is_directory and kept.mode == 0o700   # the previous files kept, outside nginx's configuration
+    # the shared parent stays open to the web server (maintenance_mode's page is read there): not made 0700
+    assert hosts["app1"].file("/var/lib/opsready").mode & 0o055 == 0o055
 
 
 def test_a_server_that_cannot_be_reached_gets_nothing_written_and_the_run_says_so(tmp_path, lab, hosts):

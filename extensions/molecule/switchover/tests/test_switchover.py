@@ -331,3 +331,34 @@ def test_a_promotion_that_would_lose_acknowledged_writes_is_refused_and_with_a_r
     assert back.returncode == 0, said(back)[-3000:]
     assert roles(hosts) == {"db1": "f", "db2": "t"} and streaming_from(hosts, "db1", "db2")
     assert psql(hosts["db1"], "SELECT count(*) FROM items WHERE name LIKE '%s-%%'" % marker) == "0"
+
+
+def test_synchronous_replication_that_no_standby_can_satisfy_is_suspended_again_and_said(tmp_path, lab, hosts):
+    """Each member's files name the other as its synchronous standby, but db2's has a typo (FIRST 1 (nosuch)):
+    db1, the primary, is synchronous with db2. A switchover to db2 suspends the setting for the promotion; once db1
+    streams from db2 it is brought back from db2's files, no standby becomes synchronous, so it is suspended again
+    (the clients' commits must not wait for ever) and the run stops saying so. db2 stays the primary, db1 streams
+    from it, PgBouncer points at db2 and a commit on db2 returns."""
+    synchronous(hosts, True, names={"db1": "db2", "db2": "FIRST 1 (nosuch)"})
+    try:
+        assert roles(hosts) == {"db1": "f", "db2": "t"}
+        assert wait_for(lambda: sync_states(hosts, "db1") == "sync", timeout=20), sync_states(hosts, "db1")
+        run, evidence = switchover(tmp_path, "-e", "db_switchover_to=db2")
+        text = said(run)
+        assert run.returncode != 0
+        assert ("No standby of db2 became synchronous with synchronous_standby_names FIRST 1 (nosuch) from its "
+                "configuration files") in text and "it is suspended again" in text, text[-3000:]
+        assert evidence["result"] == "stopped", evidence
+        assert roles(hosts) == {"db1": "t", "db2": "f"} and streaming_from(hosts, "db2", "db1")
+        assert psql(hosts["db2"], "SHOW synchronous_standby_names", db="postgres") == ""
+        assert pgbouncer_targets(lab) == {name: ("db2", False) for name in APP_HOSTS}
+        marker = "sync-" + uuid.uuid4().hex[:8]
+        committed = hosts["db2"].run("timeout 10 runuser -u postgres -- psql -X -d %s -c %s" % (
+            lab["lab_pg_app_db"], "\"INSERT INTO items (name) VALUES ('%s')\"" % marker))
+        assert committed.rc == 0, committed.stderr   # not waiting for a synchronous standby
+        psql(hosts["db2"], "DELETE FROM items WHERE name = '%s'" % marker)
+    finally:
+        synchronous(hosts, False)
+    back, dummy = switchover(tmp_path, "-e", "db_switchover_to=db1")
+    assert back.returncode == 0, said(back)[-3000:]
+    assert roles(hosts) == {"db1": "f", "db2": "t"} and streaming_from(hosts, "db1", "db2")
